@@ -1,0 +1,25 @@
+# One-command set-up: every target below creates .venv and installs requirements.txt first,
+# once (the stamp file is newer than requirements.txt afterwards, so re-runs install nothing).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test bench mocap-report clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	@touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+# Per-bone check of the mocap importer against the source BVH files in ../shared/data.
+mocap-report: $(STAMP)
+	$(PY) -m training.mocap.report
+
+clean:
+	rm -rf $(VENV) .pytest_cache out dist results

@@ -1,0 +1,23 @@
+"""Everything that touches bpy. One place registers the classes of every UI module."""
+from __future__ import annotations
+
+import bpy
+
+from . import preferences
+
+_MODULES = (preferences,)
+
+
+def _classes():
+    for module in _MODULES:
+        yield from module.CLASSES
+
+
+def register():
+    for cls in _classes():
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(tuple(_classes())):
+        bpy.utils.unregister_class(cls)
