@@ -11,9 +11,7 @@ import numpy as np
 from mathutils import Matrix, Vector
 
 from ..core import skeleton as sk
-
-# canonical (Y up, +Z forward) -> Blender (Z up, facing -Y): x -> x, y -> z, z -> -y
-CANONICAL_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+from ..core.rig import CANONICAL_TO_BLENDER
 
 # radius of each body part in metres, by the joint at the head of the bone
 _RADII = {

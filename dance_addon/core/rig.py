@@ -1,0 +1,242 @@
+"""Pose a user's rig from canonical motion: rest-pose correction, hierarchy, root path and floor.
+
+Inputs are plain arrays read off the armature (no bpy here), so scripts and tests can call it directly.
+
+How a rig is posed (everything is a rotation in world space unless said otherwise):
+- The rig's character frame F maps canonical axes into the world: the canonical hip line (right
+  hip to left hip, made horizontal) goes onto the rig's hip line, canonical +Y onto world up (+Z),
+  and forward (left x up) onto the rig's forward. A rig that faces -Y, as Blender characters do,
+  has F = CANONICAL_TO_BLENDER.
+- Canonical joint i has world rotation G_i(t) (identity in the T-pose). The bone b mapped to it
+  gets the world orientation
+      W_b(t) = F G_i(t) F^T C_b R_b
+  where R_b is the bone's rest orientation in the world and C_b a fixed correction that turns the
+  bone's rest direction onto the canonical rest direction of joint i's bone (the shortest arc).
+  Limbs are corrected this way, so A-pose, T-pose, any roll and any bone axis convention give the
+  same world bone directions. Trunk bones (pelvis, spine, neck, head) are upright in every rest
+  pose and are not corrected (C_b = I), which keeps the rig's own posture of its spine.
+- Each keyed bone's basis rotation (what Blender stores in rotation_quaternion) follows from its
+  parent's posed orientation: Basis_b = Rest_b^-1 Rest_q P_q^-1 P_b in armature space. Bones that
+  are not mapped stay at rest and pass their parent's pose on.
+- The root path is the canonical pelvis translation, relative to the first frame, scaled by the
+  ratio of the rig's leg length to the canonical one, and turned into the character frame.
+  Vertically, the pelvis is placed so that the lowest foot point (ankle or toe end) touches the
+  ground on every frame (floor="ground"), or the canonical height is kept as it is ("keep").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import skeleton as sk
+from .rotations import matrix_to_quat, quat_continuity
+
+# canonical (Y up, +Z forward) -> Blender (Z up, facing -Y)
+CANONICAL_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+
+TRUNK_JOINTS = frozenset({"pelvis", "spine1", "spine2", "spine3", "neck", "head"})
+
+# canonical child that gives a joint's bone direction (end joints use skeleton.END_OFFSETS)
+_DIRECTION_CHILD = {i: sk.CHILDREN[i][0] for i in range(sk.NUM_JOINTS) if len(sk.CHILDREN[i]) == 1}
+
+
+class RigError(ValueError):
+    """The rig cannot be posed as asked (a degenerate bone, a mapped bone that is missing...)."""
+
+
+@dataclass
+class RigRest:
+    """What the retargeting needs to know of an armature, read off Blender by the caller.
+
+    names: bone names; parents: index of each bone's parent or -1; rest: (B, 4, 4) bone rest matrices
+    in armature space (Bone.matrix_local); object_matrix: (4, 4) the armature object's matrix_world.
+    Parents come before their children.
+    """
+    names: list[str]
+    parents: list[int]
+    rest: np.ndarray
+    object_matrix: np.ndarray
+
+    def index(self, name: str) -> int:
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise RigError(f"the armature has no bone '{name}'") from None
+
+    @property
+    def object_rotation(self) -> np.ndarray:
+        m = self.object_matrix[:3, :3]
+        u, _, vt = np.linalg.svd(m)
+        return u @ vt
+
+    @property
+    def object_scale(self) -> float:
+        return float(np.cbrt(abs(np.linalg.det(self.object_matrix[:3, :3]))))
+
+    def world_heads(self) -> np.ndarray:
+        heads = self.rest[:, :3, 3]
+        return heads @ self.object_matrix[:3, :3].T + self.object_matrix[:3, 3]
+
+    def world_tails_direction(self) -> np.ndarray:
+        """Unit world direction of each bone (its local +Y) in rest."""
+        y = self.rest[:, :3, 1]
+        d = y @ self.object_matrix[:3, :3].T
+        return d / np.linalg.norm(d, axis=1, keepdims=True)
+
+
+@dataclass
+class RigPose:
+    """Per keyed bone basis rotations (T, 4) w-first quaternions, and the root bone's location (T, 3)."""
+    rotations: dict[str, np.ndarray]
+    root_bone: str
+    root_location: np.ndarray
+
+
+def _hip_frame(left: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """Columns (left, up, forward) from a right-to-left hip vector made horizontal."""
+    left = left - up * (left @ up)
+    norm = np.linalg.norm(left)
+    if norm < 1e-9:
+        raise RigError("the rig's hips are level with each other vertically: cannot tell which way it faces")
+    left = left / norm
+    return np.stack([left, up, np.cross(left, up)], axis=1)
+
+
+def character_frame(rig: RigRest, bone_map: dict[str, str]) -> np.ndarray:
+    """F: canonical axes -> world axes, matching the rig's hip line to the canonical one.
+
+    Both frames are (left, up, forward) built from the right-to-left hip vector: canonical in its
+    own axes (Y up), the rig's in the world (Z up). F = rig frame @ canonical frame^T.
+    """
+    heads = rig.world_heads()
+    left = heads[rig.index(bone_map["left_hip"])] - heads[rig.index(bone_map["right_hip"])]
+    rig_frame = _hip_frame(left, np.array([0.0, 0.0, 1.0]))
+    can_rest = sk.rest_positions()
+    can_frame = _hip_frame(can_rest[1] - can_rest[2], np.array([0.0, 1.0, 0.0]))
+    return rig_frame @ can_frame.T
+
+
+def _shortest_arc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Rotation matrix turning unit vector a onto unit vector b by the shortest arc."""
+    a = a / np.linalg.norm(a)
+    b = b / np.linalg.norm(b)
+    v = np.cross(a, b)
+    c = float(a @ b)
+    if c < -1.0 + 1e-9:  # opposite: half turn about any axis perpendicular to a
+        axis = np.cross(a, [1.0, 0.0, 0.0])
+        if np.linalg.norm(axis) < 1e-6:
+            axis = np.cross(a, [0.0, 1.0, 0.0])
+        axis /= np.linalg.norm(axis)
+        return 2.0 * np.outer(axis, axis) - np.eye(3)
+    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + vx + vx @ vx / (1.0 + c)
+
+
+def canonical_rest_direction(joint: int) -> np.ndarray:
+    rest = sk.rest_positions()
+    if joint in sk.END_OFFSETS:
+        d = sk.END_OFFSETS[joint]
+    else:
+        d = rest[_DIRECTION_CHILD[joint]] - rest[joint]
+    return d / np.linalg.norm(d)
+
+
+def leg_length(rig: RigRest, bone_map: dict[str, str]) -> float:
+    """World length hip -> knee -> ankle of the rig's left leg (metres in the world)."""
+    heads = rig.world_heads()
+    h, k, a = (heads[rig.index(bone_map[j])] for j in ("left_hip", "left_knee", "left_ankle"))
+    return float(np.linalg.norm(k - h) + np.linalg.norm(a - k))
+
+
+CANONICAL_LEG_LENGTH = float(np.linalg.norm(sk.REST_OFFSETS[4]) + np.linalg.norm(sk.REST_OFFSETS[7]))
+
+
+def pose_rig(rig: RigRest, bone_map: dict[str, str], rotvecs: np.ndarray, root_translation: np.ndarray,
+             floor: str = "ground", root_motion: str = "full") -> RigPose:
+    """Basis rotations for every mapped bone and the root bone's location, per frame.
+
+    rotvecs: (T, 20, 3) canonical local rotations; root_translation: (T, 3) canonical pelvis
+    position in metres. floor: "ground" keeps the lowest foot on the ground plane, "keep" uses the
+    canonical heights. root_motion: "full" moves the root, "in_place" keeps it over its rest spot
+    (heights still follow the floor rule), "orientation" adds no translation at all.
+    """
+    if floor not in ("ground", "keep"):
+        raise ValueError(f"floor must be 'ground' or 'keep', not {floor!r}")
+    if root_motion not in ("full", "in_place", "orientation"):
+        raise ValueError(f"root_motion must be 'full', 'in_place' or 'orientation', not {root_motion!r}")
+    rotvecs = np.asarray(rotvecs, dtype=np.float64).reshape(-1, sk.NUM_JOINTS, 3)
+    n = len(rotvecs)
+    world_can = sk.global_rotations(rotvecs)                       # (T, 20, 3, 3)
+    frame = character_frame(rig, bone_map)                         # (3, 3)
+    obj_rot = rig.object_rotation
+    rest_rot = rig.rest[:, :3, :3]                                 # (B, 3, 3) armature space
+    bone_of_joint = {sk.joint_index(j): rig.index(b) for j, b in bone_map.items() if b}
+    joint_of_bone = {b: j for j, b in bone_of_joint.items()}
+    rest_dirs = rig.world_tails_direction()
+
+    # desired armature-space orientation of each mapped bone: P_b = O^T F G F^T C_b O Rest_b
+    desired: dict[int, np.ndarray] = {}
+    for j, b in bone_of_joint.items():
+        rest_world = obj_rot @ rest_rot[b]
+        if sk.JOINT_NAMES[j] in TRUNK_JOINTS:
+            corr = np.eye(3)
+        else:
+            corr = _shortest_arc(rest_dirs[b], frame @ canonical_rest_direction(j))
+        w = frame @ world_can[:, j] @ frame.T @ (corr @ rest_world)   # (T, 3, 3)
+        desired[b] = obj_rot.T @ w
+
+    # walk the hierarchy parents-first: posed orientation of every bone, basis of the keyed ones
+    posed: list[np.ndarray | None] = [None] * len(rig.names)
+    rotations: dict[str, np.ndarray] = {}
+    for b, parent in enumerate(rig.parents):
+        if parent >= 0 and parent >= b:
+            raise RigError("bones must come after their parents")
+        if parent >= 0 and posed[parent] is not None:
+            parent_pose = posed[parent]
+            rel = rest_rot[parent].T @ rest_rot[b]                 # rest of b in its parent's frame
+        else:
+            parent_pose = None
+        if b in desired:
+            posed[b] = desired[b]
+            if parent_pose is None:
+                basis = rest_rot[b].T @ desired[b]
+            else:
+                basis = np.swapaxes(parent_pose @ rel, -1, -2) @ desired[b]
+            q = quat_continuity(matrix_to_quat(basis))
+            rotations[rig.names[b]] = q.astype(np.float64)
+        elif parent_pose is not None:
+            posed[b] = parent_pose @ rel                           # unkeyed: rest basis
+
+    # root path
+    pelvis_bone = bone_of_joint[0]
+    root_parent = rig.parents[pelvis_bone]
+    if root_parent >= 0 and posed[root_parent] is not None:
+        raise RigError(f"the pelvis bone '{rig.names[pelvis_bone]}' has a parent that is being keyed; "
+                       "map the top bone of the hierarchy as the pelvis")
+    scale = leg_length(rig, bone_map) / CANONICAL_LEG_LENGTH          # world metres per canonical metre
+    trans = np.asarray(root_translation, dtype=np.float64).reshape(n, 3)
+    rel_trans = trans - trans[:1]
+    if root_motion == "in_place":
+        rel_trans[:, [0, 2]] = 0.0
+    if floor == "ground":
+        pos = sk.forward_kinematics(rotvecs, np.zeros((n, 3)))
+        ends = sk.end_positions(rotvecs, pos)
+        rest = sk.rest_positions()
+        rest_ends = sk.end_positions(np.zeros((1, sk.NUM_JOINTS, 3)), rest[None])
+        sole = min(rest_ends[7][0, 1], rest_ends[8][0, 1])           # rest toe-end height, pelvis at 0
+        lowest = np.min(np.stack([
+            pos[:, 7, 1] - (rest[7, 1] - sole), pos[:, 8, 1] - (rest[8, 1] - sole),
+            ends[7][:, 1], ends[8][:, 1],
+        ]), axis=0)
+        # pelvis height over the rest pelvis height so that the lowest foot point is at rest sole level
+        rel_trans[:, 1] = sole - lowest
+    elif floor == "keep":
+        rel_trans[:, 1] = trans[:, 1] - (trans[0, 1])
+    if root_motion == "orientation":
+        rel_trans[:] = 0.0
+    world_offset = (rel_trans * scale) @ frame.T                     # (T, 3) world metres
+    # into the root bone's rest frame (armature space, divided by the object's scale)
+    arm_offset = world_offset @ obj_rot / rig.object_scale
+    local = arm_offset @ rest_rot[pelvis_bone]                       # Rest^T applied to row vectors
+    return RigPose(rotations, rig.names[pelvis_bone], local)

@@ -1,0 +1,183 @@
+"""The same canonical motion on two differently built rigs gives the same world bone directions."""
+import numpy as np
+import pytest
+
+from scipy.spatial.transform import Rotation
+
+from dance_addon.core import bonemaps, rig as core_rig, skeleton as sk
+
+MIXAMO_NAMES = bonemaps.PRESETS["mixamo"].candidates
+
+
+def _smooth_motion(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    base = rng.normal(scale=0.35, size=(1, 20, 3))
+    wobble = np.cumsum(rng.normal(scale=0.05, size=(n, 20, 3)), axis=0)
+    rv = base + wobble
+    rv[:, 0] *= 0.5
+    trans = np.cumsum(rng.normal(scale=0.01, size=(n, 3)), axis=0) + [0, 0.93, 0]
+    return rv, trans
+
+
+def _build_fbx_like_rig(bpy, name="FbxRig"):
+    """Mixamo names, A-pose arms, arbitrary rolls, centimetre Y-up data under a 90-degree X, 0.01 object."""
+    from mathutils import Vector
+
+    rest = sk.rest_positions() + [0, sk.STANDING_HEIGHT, 0]
+    # A-pose: turn each arm chain 40 degrees down about the forward axis at the shoulder
+    for side, sign in (("left", 1), ("right", -1)):
+        pivot = rest[sk.joint_index(f"{side}_shoulder")]
+        turn = Rotation.from_rotvec([0, 0, -sign * np.radians(40)]).as_matrix()
+        for j in (f"{side}_elbow", f"{side}_wrist"):
+            k = sk.joint_index(j)
+            rest[k] = pivot + turn @ (rest[k] - pivot)
+    hand_ends = {}
+    for j in (18, 19):
+        parent = sk.PARENTS[j]
+        d = rest[j] - rest[parent]
+        hand_ends[j] = rest[j] + 0.3 * d
+    arm = bpy.data.armatures.new(name)
+    obj = bpy.data.objects.new(name, arm)
+    bpy.context.scene.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    rng = np.random.default_rng(7)
+    root = arm.edit_bones.new("mixamorig:Root")   # an unmapped bone above the hips
+    root.head, root.tail = (0, 0, 0), (0, 10, 0)
+    names = {}
+    for i, joint in enumerate(sk.JOINT_NAMES):
+        bone_name = "mixamorig:" + MIXAMO_NAMES[joint][0]
+        names[i] = bone_name
+        eb = arm.edit_bones.new(bone_name)
+        head = rest[i] * 100.0
+        kids = sk.CHILDREN[i]
+        if i in sk.END_OFFSETS:
+            tail = (hand_ends[i] if i in hand_ends else rest[i] + sk.END_OFFSETS[i]) * 100.0
+        elif joint == "head":
+            tail = head + [0, 20, 0]
+        elif joint in ("pelvis", "spine3"):
+            tail = rest[kids[0] if joint == "pelvis" else sk.joint_index("neck")] * 100.0
+        else:
+            tail = rest[kids[0]] * 100.0
+        eb.head, eb.tail = Vector(head), Vector(tail)
+        eb.roll = rng.uniform(-np.pi, np.pi)
+        eb.parent = arm.edit_bones[names[sk.PARENTS[i]]] if i else root
+    twist = arm.edit_bones.new("mixamorig:LeftArmTwist")  # an unmapped optional bone
+    twist.head = arm.edit_bones["mixamorig:LeftArm"].head
+    twist.tail = arm.edit_bones["mixamorig:LeftArm"].tail
+    twist.parent = arm.edit_bones["mixamorig:LeftArm"]
+    bpy.ops.object.mode_set(mode="OBJECT")
+    obj.rotation_euler = (np.pi / 2, 0, 0)
+    obj.scale = (0.01, 0.01, 0.01)
+    obj.location = (2.0, 1.0, 0.0)
+    for pb in obj.pose.bones:
+        pb.rotation_mode = "QUATERNION"
+    bpy.context.view_layer.update()
+    return obj
+
+
+def _bake(bpy, obj, rv, trans):
+    from dance_addon.blender import keying, retarget
+
+    rest = retarget.rig_rest(obj)
+    det = bonemaps.detect(rest.names)
+    pose = core_rig.pose_rig(rest, det.bone_map, rv, trans)
+    frames = np.arange(1, len(rv) + 1, dtype=np.float64)
+    target = retarget.key_pose(obj, pose, frames, "Dance")
+    keying.assign(obj, target)
+    return det.bone_map
+
+
+def _world_directions(bpy, obj, bone_map, frame):
+    bpy.context.scene.frame_set(frame)
+    mw = obj.matrix_world
+    heads = {j: np.array(mw @ obj.pose.bones[b].head) for j, b in bone_map.items()}
+    tails = {j: np.array(mw @ obj.pose.bones[b].tail) for j, b in bone_map.items()}
+    dirs = {}
+    for i, j in enumerate(sk.JOINT_NAMES):
+        kids = sk.CHILDREN[i]
+        if len(kids) == 1:
+            d = heads[sk.JOINT_NAMES[kids[0]]] - heads[j]
+        elif i in sk.END_OFFSETS:
+            d = tails[j] - heads[j]
+        else:
+            continue
+        dirs[j] = d / np.linalg.norm(d)
+    return dirs, heads
+
+
+def test_two_rigs_dance_the_same(bpy_module):
+    bpy = bpy_module
+    from dance_addon.blender import character
+
+    rv, trans = _smooth_motion()
+    ours = character.build_armature("Dancer")
+    fbx = _build_fbx_like_rig(bpy)
+    map_ours = _bake(bpy, ours, rv, trans)
+    map_fbx = _bake(bpy, fbx, rv, trans)
+    cos = {}
+    for f in range(1, len(rv) + 1, 3):
+        d1, h1 = _world_directions(bpy, ours, map_ours, f)
+        d2, h2 = _world_directions(bpy, fbx, map_fbx, f)
+        for j in d1:
+            cos.setdefault(j, []).append(float(d1[j] @ d2[j]))
+    means = {j: np.mean(c) for j, c in cos.items()}
+    worst = min(means, key=means.get)
+    assert means[worst] >= 0.98, (worst, means[worst])
+    # limbs are corrected exactly, whatever the rest pose or roll
+    for j in ("left_elbow", "right_elbow", "left_shoulder", "left_knee", "right_ankle", "left_wrist"):
+        assert means[j] > 0.9999, (j, means[j])
+
+
+def test_canonical_rig_reproduces_forward_kinematics(bpy_module):
+    """On our own rig, posed joint positions are the canonical FK (Blender axes, grounded, moved to rest)."""
+    bpy = bpy_module
+    from dance_addon.blender import character
+
+    rv, trans = _smooth_motion(n=20, seed=3)
+    obj = character.build_armature("Dancer")
+    bone_map = _bake(bpy, obj, rv, trans)
+    core_pose = sk.forward_kinematics(rv)
+    for f in (1, 10, 20):
+        _, heads = _world_directions(bpy, obj, bone_map, f)
+        got = np.array([heads[j] for j in sk.JOINT_NAMES])
+        want = core_pose[f - 1] @ core_rig.CANONICAL_TO_BLENDER.T
+        # same shape up to the root's placement
+        assert np.allclose(got - got[0], want - want[0], atol=1e-4)
+
+
+def test_floor_keeps_the_lowest_foot_on_the_ground(bpy_module):
+    bpy = bpy_module
+    from dance_addon.blender import character
+
+    rv, trans = _smooth_motion(n=30, seed=5)
+    rv[:, 4, 0] = np.linspace(0, 1.5, 30)  # bend the left knee more and more
+    rv[:, 5, 0] = np.linspace(0, 1.5, 30)
+    arm = character.build_armature("Dancer")
+    rest_ankle_z = {b: arm.data.bones[b].head_local.z for b in ("left_ankle", "right_ankle")}
+    sole = min(arm.data.bones[b].tail_local.z for b in rest_ankle_z)
+    assert abs(sole) < 1e-6  # the rig stands on the ground in rest
+    _bake(bpy, arm, rv, trans)
+    lowest = []
+    for f in range(1, 31):
+        bpy.context.scene.frame_set(f)
+        points = []
+        for b, z0 in rest_ankle_z.items():
+            pb = arm.pose.bones[b]
+            points.append((arm.matrix_world @ pb.head).z - z0)   # the sole under the ankle
+            points.append((arm.matrix_world @ pb.tail).z)        # the toe end
+        lowest.append(min(points))
+    assert np.allclose(lowest, 0.0, atol=1e-4)
+    # the knees bend a lot by the end, so the pelvis must have come down
+    bpy.context.scene.frame_set(30)
+    low = (arm.matrix_world @ arm.pose.bones["pelvis"].head).z
+    bpy.context.scene.frame_set(1)
+    high = (arm.matrix_world @ arm.pose.bones["pelvis"].head).z
+    assert high - low > 0.1
+
+
+def test_missing_leg_bone_is_reported():
+    rest = core_rig.RigRest(["a"], [-1], np.eye(4)[None], np.eye(4))
+    with pytest.raises(core_rig.RigError, match="no bone 'hip_l'"):
+        core_rig.pose_rig(rest, {"pelvis": "a", "left_hip": "hip_l", "right_hip": "a"},
+                          np.zeros((2, 20, 3)), np.zeros((2, 3)))
