@@ -1,0 +1,72 @@
+"""Sound strips of a scene and the stretch of audio each plays on the timeline.
+
+Placement, as Blender plays a sound strip: the strip's content starts at `frame_start`; trims hide
+`frame_offset_start` frames at the front, so it sounds from `frame_final_start` to
+`frame_final_end` (exclusive); `sound_offset` shifts the source by that many seconds. The source
+time heard at scene frame f is therefore
+    t(f) = (f - frame_start) / scene_fps + sound_offset
+with scene_fps = render.fps / render.fps_base. Strip speed changes (retiming keys) are not
+followed: a retimed strip is refused.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import bpy
+
+
+class StripError(ValueError):
+    """The sound strip cannot be used for a bake (missing file, retimed, empty span...)."""
+
+
+@dataclass(frozen=True)
+class StripSpan:
+    name: str
+    filepath: str          # absolute
+    first_frame: int       # first scene frame that sounds
+    end_frame: int         # one past the last scene frame that sounds
+    scene_fps: float
+    source_start: float    # source seconds heard at first_frame
+
+    @property
+    def frame_count(self) -> int:
+        return self.end_frame - self.first_frame
+
+    @property
+    def duration(self) -> float:
+        return self.frame_count / self.scene_fps
+
+    def source_time(self, frame: float) -> float:
+        return self.source_start + (frame - self.first_frame) / self.scene_fps
+
+
+def scene_fps(scene: bpy.types.Scene) -> float:
+    return scene.render.fps / scene.render.fps_base
+
+
+def sound_strips(scene: bpy.types.Scene) -> list:
+    """Every sound strip of the scene (including inside meta strips), by channel then start."""
+    se = scene.sequence_editor
+    if se is None:
+        return []
+    strips = se.strips_all if hasattr(se, "strips_all") else se.sequences_all
+    found = [s for s in strips if s.type == "SOUND"]
+    return sorted(found, key=lambda s: (s.channel, s.frame_final_start, s.name))
+
+
+def strip_span(scene: bpy.types.Scene, strip) -> StripSpan:
+    """Where the strip sounds on the timeline and which part of its file it plays there."""
+    if strip is None or strip.type != "SOUND":
+        raise StripError("pick a sound strip: add one in the Video Sequencer (Add > Sound)")
+    if strip.sound is None:
+        raise StripError(f"sound strip '{strip.name}' has no sound data-block")
+    if len(getattr(strip, "retiming_keys", ())) > 0:
+        raise StripError(f"sound strip '{strip.name}' has retiming keys (its speed may be changed); "
+                         "remove them (Strip > Retiming > Reset) to bake")
+    path = bpy.path.abspath(strip.sound.filepath, library=strip.sound.library)
+    fps = scene_fps(scene)
+    first, end = int(strip.frame_final_start), int(strip.frame_final_end)
+    if end <= first:
+        raise StripError(f"sound strip '{strip.name}' spans no frames")
+    source_start = (first - strip.frame_start) / fps + strip.sound_offset
+    return StripSpan(strip.name, path, first, end, fps, source_start)
