@@ -75,10 +75,12 @@ def foot_skating(positions: np.ndarray, fps: float, contact_height: float = CONT
                  skate_speed: float = SKATE_SPEED) -> FootSkating:
     """How fast the feet slide while they are on the ground.
 
-    Ground: the lowest toe-end height of the dance (either foot). Per foot and frame the contact
-    point is whichever of its two points is nearer the ground: the toe end (height above the
-    ground) or the ankle (height above the ground minus ANKLE_ABOVE_TOE, its height when the foot
-    is flat). The foot is in contact when that height is below `contact_height` (m) and the
+    Per foot and frame the contact point is whichever of its two points is lower: the toe end, or
+    the ankle counted ANKLE_ABOVE_TOE lower (its height when the foot is flat). Ground: the
+    median over frames of the lower foot's contact-point height (a dancer has a foot down most
+    of the time; the median ignores the odd frame of a foot dipping through the floor, which the
+    lowest height would not, and matches the mocap importer's floor). The foot is in contact
+    when its contact point is less than `contact_height` (m) above the ground and the
     point's vertical speed below `contact_vertical_speed` (m/s). Speeds are central differences
     at the dance's own fps (one-sided at the ends). A pivot on the ball or the heel does not
     count as skating, since the point that stays put is the one measured.
@@ -86,12 +88,12 @@ def foot_skating(positions: np.ndarray, fps: float, contact_height: float = CONT
     """
     pos = check_positions(positions, need_smpl24=True)
     fps = check_fps(fps)
-    ground = pos[:, [LEFT_TOE, RIGHT_TOE], 1].min()
     points = pos[:, [LEFT_TOE, LEFT_ANKLE, RIGHT_TOE, RIGHT_ANKLE]].reshape(len(pos), 2, 2, 3)  # (T, foot, point, 3)
-    height = points[..., 1] - ground - np.array([0.0, ANKLE_ABOVE_TOE])                          # (T, 2, 2)
+    level = points[..., 1] - np.array([0.0, ANKLE_ABOVE_TOE])                                    # (T, 2, 2)
     vel = np.gradient(points, axis=0) * fps                                                      # (T, 2, 2, 3)
-    lower = np.argmin(height, axis=-1)[..., None]                                                # (T, 2, 1)
-    h = np.take_along_axis(height, lower, axis=-1)[..., 0]                                       # (T, 2)
+    lower = np.argmin(level, axis=-1)[..., None]                                                 # (T, 2, 1)
+    h = np.take_along_axis(level, lower, axis=-1)[..., 0]                                        # (T, 2)
+    h = h - np.median(h.min(axis=1))                                                             # above the ground
     v = np.take_along_axis(vel, lower[..., None], axis=2)[:, :, 0]                               # (T, 2, 3)
     contact = (h < contact_height) & (np.abs(v[..., 1]) < contact_vertical_speed)                # (T, 2)
     if not contact.any():
