@@ -256,6 +256,54 @@ def test_kinetic_features_match_the_reference_loops_and_a_glide():
     assert np.allclose(glide, [vel[0] ** 2 + vel[2] ** 2, vel[1] ** 2, 0.0], atol=1e-9)
 
 
+def _reference_geometric(pos: np.ndarray) -> np.ndarray:
+    """AIST++'s manual features frame by frame, one relation at a time, as its utils compute them."""
+    names = ("root lhip rhip belly lknee rknee spine lankle rankle chest ltoes rtoes neck linshoulder "
+             "rinshoulder head lshoulder rshoulder lelbow relbow lwrist rwrist lhand rhand").split()
+    dt, rows = 1 / 120, []
+    for f in range(1, len(pos)):
+        def at(name, frame=f):
+            special = {"zero": [0, 0, 0], "y_unit": [0, 1, 0], "minus_y_unit": [0, -1, 0],
+                       "y_min": [0, pos[f, :, 1].min(), 0]}
+            return np.array(special[name], float) if name in special else pos[frame, names.index(name)]
+        row = []
+        for kind, js, thr in features.GEOMETRIC_FEATURES:
+            if kind == "fast":
+                row.append(np.linalg.norm(at(js[0]) - at(js[0], f - 1)) / dt > thr)
+            elif kind == "move":        # velocity of j3 relative to j1 along j1 -> j2
+                vel = at(js[2]) - at(js[0]) - (at(js[2], f - 1) - at(js[0], f - 1))
+                d = at(js[1]) - at(js[0])
+                row.append(vel @ d / np.linalg.norm(d) / dt > thr)
+            elif kind == "nmove":       # velocity of j4 relative to j1 along the normal of (j1, j2, j3)
+                vel = at(js[3]) - at(js[0]) - (at(js[3], f - 1) - at(js[0], f - 1))
+                d = np.cross(at(js[2]) - at(js[0]), at(js[1]) - at(js[0]))
+                row.append(vel @ d / np.linalg.norm(d) / dt > thr)
+            elif kind == "plane":
+                a, b, c, q = (at(j) for j in js)
+                n = np.cross(c - a, b - a)
+                row.append(n @ (q - a) / np.linalg.norm(n) > thr)
+            elif kind == "nplane":
+                n1, n2, a, q = (at(j) for j in js)
+                row.append((n2 - n1) @ (q - a) / np.linalg.norm(n2 - n1) > thr)
+            else:
+                u, v = at(js[1]) - at(js[0]), at(js[3]) - at(js[2])
+                angle = np.degrees(np.arccos(u @ v / np.linalg.norm(u) / np.linalg.norm(v)))
+                row.append(thr[0] < angle < thr[1])
+        rows.append(row)
+    return np.array(rows, dtype=float).mean(axis=0)
+
+
+def test_geometric_features_match_the_reference_frame_by_frame():
+    rng = np.random.default_rng(4)
+    n = 40
+    rv = np.cumsum(rng.normal(scale=0.15, size=(n, 20, 3)), axis=0)       # a random, fast-moving dance
+    root = np.cumsum(rng.normal(scale=0.05, size=(n, 3)), axis=0)
+    pos = evaluation_positions(rv, root)
+    ours = features.geometric_features(pos, FPS)
+    assert np.array_equal(ours, _reference_geometric(pos))
+    assert 0.0 < ours.mean() < 1.0 and len(np.unique(ours)) > 5      # the relations really vary
+
+
 def test_geometric_features_on_known_poses():
     n = 30
     still = features.geometric_features(evaluation_positions(np.zeros((n, 20, 3)), np.zeros((n, 3))), FPS)

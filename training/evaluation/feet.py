@@ -82,8 +82,8 @@ def foot_skating(positions: np.ndarray, fps: float, contact_height: float = CONT
     lowest height would not, and matches the mocap importer's floor). The foot is in contact
     when its contact point is less than `contact_height` (m) above the ground and the
     point's vertical speed below `contact_vertical_speed` (m/s). Speeds are central differences
-    at the dance's own fps (one-sided at the ends). A pivot on the ball or the heel does not
-    count as skating, since the point that stays put is the one measured.
+    at the dance's own fps (one-sided at the ends). A pivot on the ball (toe end lower) or on
+    the heel (ankle lower) measures the point that stays put, so it does not count as skating.
     positions: (T, 24, 3) metres at `fps`.
     """
     pos = check_positions(positions, need_smpl24=True)
