@@ -1,0 +1,107 @@
+"""Per-bone check of the mocap import against the source BVH files: `python -m training.mocap.report`.
+
+For every file of every dataset in ../shared/data: convert, run our forward kinematics, and
+compare each mapped bone's world direction with the source's (cosine per frame, mean per file).
+Printed per dataset and bone: the lowest per-file mean and its file, the lowest single frame,
+and the cosine in the reference pose (a constant difference of rest geometry: where the two
+skeletons put hip and collar joints relative to the pelvis and chest). Also the frame-rate
+check: gravity fitted to jump flights (both toe ends off the floor) and hand speeds.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from dance_addon.core.bvh import read_bvh
+from dance_addon.core.rotations import resample_times
+
+from .convert import bone_cosines, load_reference, retarget_motion, source_indices
+from .mappings import DATASETS, SourceMapping
+
+DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def flight_gravity(root_y: np.ndarray, toe_y: np.ndarray, fps: float, min_frames: int = 10) -> list[float]:
+    """g (m/s^2) from a parabola fitted to the pelvis height over each flight phase: runs of at
+    least min_frames frames with both toe ends 6 cm above the floor (their median low point)."""
+    low = toe_y.min(axis=1)
+    air = low > np.median(low) + 0.06
+    out, start = [], None
+    for k, flag in enumerate(np.append(air, False)):
+        if flag and start is None:
+            start = k
+        elif not flag and start is not None:
+            if k - start >= min_frames:
+                t = np.arange(start + 1, k - 1) / fps   # drop take-off and landing frames
+                out.append(-2.0 * np.polyfit(t, root_y[start + 1:k - 1], 2)[0])
+            start = None
+    return out
+
+
+def dataset_report(mapping: SourceMapping, data_dir: Path, fps: float) -> dict:
+    """Per-bone figures and totals for one dataset (see the module docstring)."""
+    reference = load_reference(mapping, data_dir)
+    files = sorted((data_dir / mapping.folder).glob("*.bvh"))
+    bones: dict[str, dict] = {}
+    frames_out, gravity, hand_speed = 0, [], []
+    for path in files:
+        motion = read_bvh(path, scale=mapping.scale)
+        rotvecs, _, src_pos = retarget_motion(motion, mapping, reference)
+        idx = source_indices(motion, mapping)
+        src_fps = mapping.fps or motion.fps
+        frames_out += len(resample_times(motion.num_frames, src_fps, fps))
+        for name, cos in bone_cosines(rotvecs, src_pos, idx).items():
+            b = bones.setdefault(name, {"mean": 2.0, "file": "", "frame_min": 2.0})
+            if cos.mean() < b["mean"]:
+                b.update(mean=float(cos.mean()), file=path.name)
+            b["frame_min"] = min(b["frame_min"], float(cos.min()))
+        gravity += flight_gravity(src_pos[:, idx[0], 1], src_pos[:, idx[20:22], 1], src_fps)
+        hands = src_pos[:, idx[[18, 19]]]
+        hand_speed.append(np.linalg.norm(np.diff(hands, axis=0), axis=-1).ravel() * src_fps)
+    ref_cos = _reference_cosines(mapping, data_dir, reference, files[0])
+    for name, b in bones.items():
+        b["reference"] = ref_cos[name]
+    speeds = np.concatenate(hand_speed)
+    return {"bones": bones, "files": len(files), "frames": frames_out, "gravity": gravity,
+            "hand_speed": (float(speeds.mean()), float(np.percentile(speeds, 99)))}
+
+
+def _reference_cosines(mapping: SourceMapping, data_dir: Path, reference, path: Path) -> dict[str, float]:
+    """Cosine per bone in the reference pose itself (rest-geometry difference, no motion)."""
+    motion = read_bvh(path if mapping.reference_file is None else data_dir / mapping.folder / mapping.reference_file,
+                      scale=mapping.scale)
+    k = 0 if mapping.reference_file is None else mapping.reference_frame
+    if mapping.reference_file is None:  # the rest pose: every channel zero
+        motion = type(motion)(**{**motion.__dict__, "frames": np.zeros((1, motion.frames.shape[1]))})
+    rotvecs, _, src_pos = retarget_motion(motion, mapping, reference)
+    return {n: float(c[k]) for n, c in bone_cosines(rotvecs, src_pos, source_indices(motion, mapping)).items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder holding cmu-salsa/ and cmu-modern/")
+    parser.add_argument("--fps", type=float, default=30.0, help="target frame rate of the conversion")
+    args = parser.parse_args(argv)
+    worst = (2.0, "", "")
+    for mapping in DATASETS:
+        rep = dataset_report(mapping, args.data, args.fps)
+        minutes = rep["frames"] / args.fps / 60.0
+        print(f"\n{mapping.name}: {rep['files']} files, {rep['frames']} frames at {args.fps:g} fps "
+              f"({minutes:.2f} min); {mapping.note}")
+        print(f"  {'bone':30s} {'mean cos':>8s} {'(file)':12s} {'min frame':>9s} {'ref pose':>8s}")
+        for name, b in rep["bones"].items():
+            flag = "" if b["mean"] >= 0.98 else "  < 0.98"
+            print(f"  {name:30s} {b['mean']:8.4f} {b['file']:12s} {b['frame_min']:9.4f} {b['reference']:8.4f}{flag}")
+            if b["mean"] < worst[0]:
+                worst = (b["mean"], name, f"{mapping.name}/{b['file']}")
+        g = rep["gravity"]
+        g_text = f"median {np.median(g):.1f} m/s^2 over {len(g)} flights" if g else "no flight phases found"
+        print(f"  frame-rate check: jump-flight gravity {g_text}; hand speed mean "
+              f"{rep['hand_speed'][0]:.2f} m/s, 99th percentile {rep['hand_speed'][1]:.2f} m/s")
+    print(f"\nworst bone: {worst[1]} in {worst[2]}, mean cosine {worst[0]:.4f}")
+
+
+if __name__ == "__main__":
+    main()
