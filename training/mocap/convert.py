@@ -7,7 +7,7 @@ pose, so steps keep their length relative to the legs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,49 +32,42 @@ class CanonicalMotion:
     source: str
 
 
-@dataclass(frozen=True)
-class Reference:
-    """A source pose to align with the canonical T-pose: world rotations (J, 3, 3), positions (J, 3) m."""
-
-    world_rot: np.ndarray
-    pos: np.ndarray
-
-
 def source_indices(motion: BvhMotion, mapping: SourceMapping) -> np.ndarray:
     """(24,) source joint index per extended canonical joint; a BvhError names any missing joint."""
     names = [mapping.joints[j] for j in JOINT_NAMES] + [mapping.ends.get(j) for j in ENDS]
     return np.array([-1 if n is None else motion.joint_index(n) for n in names])
 
 
-def load_reference(mapping: SourceMapping, data_dir: Path) -> Reference | None:
-    """The mapping's reference frame (None when each file's rest pose is the reference)."""
+def load_reference(mapping: SourceMapping, data_dir: Path) -> BvhMotion | None:
+    """The mapping's reference frame as a one-frame motion (None: each file's rest pose)."""
     if mapping.reference_file is None:
         return None
     motion = read_bvh(Path(data_dir) / mapping.folder / mapping.reference_file, scale=mapping.scale)
-    rot, pos = motion.world_transforms()
     k = mapping.reference_frame
     if not 0 <= k < motion.num_frames:
         raise BvhError(f"{motion.path}: reference frame {k} is outside the file's {motion.num_frames} frames")
-    return Reference(world_rot=rot[k], pos=pos[k])
+    return replace(motion, frames=motion.frames[k:k + 1])
 
 
-def retarget_motion(motion: BvhMotion, mapping: SourceMapping, reference: Reference | None,
+def reference_pose(motion: BvhMotion, reference: BvhMotion | None) -> BvhMotion:
+    """The one-frame pose aligned with the canonical T-pose: `reference`, or the file's rest pose."""
+    if reference is None:
+        return replace(motion, frames=np.zeros((1, motion.frames.shape[1])))
+    if reference.names != motion.names or not np.allclose(reference.offsets, motion.offsets):
+        raise BvhError(f"{motion.path}: its skeleton differs from the reference file {reference.path}")
+    return reference
+
+
+def retarget_motion(motion: BvhMotion, mapping: SourceMapping, reference: BvhMotion | None,
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Canonical motion at the source's frame rate.
+    """Canonical motion at the source's frame rate (reference: see load_reference).
 
     Returns rotvecs (N, 20, 3), root translation (N, 3) metres, and the source world positions
     (N, J, 3) metres (for checks).
     """
     idx = source_indices(motion, mapping)
     world_rot, pos = motion.world_transforms()                     # (N, J, 3, 3), (N, J, 3)
-    if reference is None:
-        ref_rot = np.broadcast_to(np.eye(3), world_rot.shape[1:])
-        ref_pos = motion.rest_positions()
-    else:
-        if reference.pos.shape != pos.shape[1:]:
-            raise BvhError(f"{motion.path}: its skeleton ({pos.shape[1]} joints) differs from the "
-                           f"reference file's ({reference.pos.shape[0]}) of mapping '{mapping.name}'")
-        ref_rot, ref_pos = reference.world_rot, reference.pos
+    ref_rot, ref_pos = (x[0] for x in reference_pose(motion, reference).world_transforms())
     lhip, rhip = idx[JOINT_NAMES.index("left_hip")], idx[JOINT_NAMES.index("right_hip")]
     facing = rt.facing_rotation(ref_pos[lhip] - ref_pos[rhip])
     offsets = rt.bind_offsets(idx, ref_rot, ref_pos, facing)
@@ -87,7 +80,7 @@ def retarget_motion(motion: BvhMotion, mapping: SourceMapping, reference: Refere
     return rotvecs, root * (STANDING_HEIGHT / src_height), pos
 
 
-def convert_bvh(path: str | Path, mapping: SourceMapping, reference: Reference | None,
+def convert_bvh(path: str | Path, mapping: SourceMapping, reference: BvhMotion | None,
                 fps: float = 30.0) -> CanonicalMotion:
     """Read a BVH file of the mapping's dataset and return canonical motion at `fps`."""
     motion = read_bvh(path, scale=mapping.scale)
@@ -114,3 +107,15 @@ def bone_cosines(rotvecs: np.ndarray, source_pos: np.ndarray, idx: np.ndarray) -
         cos = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
         out[f"{EXT_NAMES[p]}->{EXT_NAMES[i]}"] = cos
     return out
+
+
+def file_cosines(motion: BvhMotion, mapping: SourceMapping, reference: BvhMotion | None,
+                 ) -> dict[str, tuple[np.ndarray, float]]:
+    """bone_cosines of a whole file, each with its value in the reference pose (the constant
+    part: where the two skeletons' rest geometry differs)."""
+    idx = source_indices(motion, mapping)
+    rotvecs, _, pos = retarget_motion(motion, mapping, reference)
+    ref = reference_pose(motion, reference)
+    ref_rotvecs, _, ref_pos = retarget_motion(ref, mapping, reference)
+    ref_cos = bone_cosines(ref_rotvecs, ref_pos, idx)
+    return {name: (cos, float(ref_cos[name][0])) for name, cos in bone_cosines(rotvecs, pos, idx).items()}
