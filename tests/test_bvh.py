@@ -139,7 +139,7 @@ def test_scale_is_guessed_from_the_longest_bone(shared_data):
     assert read_bvh(shared_data / "cmu-salsa" / "60_01.bvh").scale == 1.0
     assert read_bvh(shared_data / "cmu-modern" / "005_01.bvh").scale == 0.01
     with pytest.raises(BvhError, match="pass scale"):
-        guess_scale(np.array([[0, 3.0, 0]]))
+        guess_scale(np.array([[0, 50.0, 0], [0, 3.0, 0]]))
 
 
 Y_UP_TO_Z_UP = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # (x, y, z) -> (x, -z, y)
@@ -164,3 +164,22 @@ def test_world_positions_match_blenders_importer(bpy_module, shared_data, name):
         heads = np.array([world @ np.array([*arm.pose.bones[m.names[k]].head, 1.0]) for k in joints])[:, :3]
         ours = pos[frame, joints] @ Y_UP_TO_Z_UP.T
         assert np.abs(heads - ours).max() < 2e-5 * size, frame   # Blender works in float32
+
+
+def test_written_file_imports_into_blender_with_our_fk(bpy_module, tmp_path):
+    bpy = bpy_module
+    rng = np.random.default_rng(11)
+    rotvecs = rng.normal(scale=0.5, size=(5, 20, 3))
+    root = rng.normal(scale=0.3, size=(5, 3)) + [0, 0.93, 0]
+    path = tmp_path / "generated.bvh"
+    write_bvh(path, rotvecs, root, fps=30)
+    bpy.ops.preferences.addon_enable(module="io_anim_bvh")
+    bpy.ops.import_anim.bvh(filepath=str(path), axis_forward="-Z", axis_up="Y", global_scale=1.0,
+                            rotate_mode="NATIVE", frame_start=1, use_fps_scale=False)
+    arm = bpy.context.object
+    world = np.array(arm.matrix_world)
+    expected = sk.forward_kinematics(rotvecs, root) @ Y_UP_TO_Z_UP.T
+    for frame in range(5):
+        bpy.context.scene.frame_set(frame + 1)
+        heads = np.array([world @ np.array([*arm.pose.bones[n].head, 1.0]) for n in sk.JOINT_NAMES])[:, :3]
+        assert np.abs(heads - expected[frame]).max() < 1e-4, frame

@@ -122,10 +122,11 @@ class BvhMotion:
 
 
 def guess_scale(offsets: np.ndarray, path: str = "<bvh>") -> float:
-    """Metres per file unit from the longest bone: a human's (thigh or shin, 0.3-0.6 m) is
-    0.1-1.5 in metres, 10-150 in centimetres, 150-1500 in millimetres. Anything else (or a
-    non-human skeleton): pass `scale` to read_bvh explicitly."""
-    longest = float(np.linalg.norm(offsets, axis=1).max(initial=0.0))
+    """Metres per file unit from the longest bone (offsets (J, 3) in file order, the root's
+    first and left out): a human's (thigh or shin, 0.3-0.6 m) is 0.1-1.5 in metres, 10-150 in
+    centimetres, 150-1500 in millimetres. Anything else (or a non-human skeleton): pass
+    `scale` to read_bvh explicitly."""
+    longest = float(np.linalg.norm(offsets[1:], axis=1).max(initial=0.0))
     for low, high, scale in ((0.1, 1.5, 1.0), (10.0, 150.0, 0.01), (150.0, 1500.0, 0.001)):
         if low <= longest < high:
             return scale
