@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder holding cmu-salsa/ and cmu-modern/")
     parser.add_argument("--fps", type=float, default=30.0, help="target frame rate of the conversion")
     args = parser.parse_args(argv)
-    worst = (2.0, "", "")
+    worst, worst_tracked, worst_drift = (2.0, "", "", 0.0), (2.0, "", ""), (0.0, "", "")
     for mapping in DATASETS:
         rep = dataset_report(mapping, args.data, args.fps)
         minutes = rep["frames"] / args.fps / 60.0
@@ -87,17 +87,24 @@ def main(argv: list[str] | None = None) -> None:
               f"({minutes:.2f} min); {mapping.note}")
         print(f"  {'bone':30s} {'mean cos':>8s} {'(worst file)':12s} {'min frame':>9s} {'ref pose':>8s} {'drift':>7s}")
         for name, b in rep["bones"].items():
-            flag = "" if b["mean"] >= 0.98 else "  < 0.98: rest geometry"
+            flag = "" if b["mean"] >= 0.98 else "  < 0.98: " + ("rest geometry" if b["drift"] < 0.01 else "MOTION")
             print(f"  {name:30s} {b['mean']:8.4f} {b['file']:12s} {b['frame_min']:9.4f} {b['ref']:8.4f} "
                   f"{b['drift']:7.4f}{flag}")
-            if b["mean"] < worst[0]:
-                worst = (b["mean"], name, f"{mapping.name}/{b['file']}")
+            where = f"{mapping.name}/{b['file']}"
+            worst = min(worst, (b["mean"], name, where, b["drift"]))
+            if b["drift"] >= 0.01 or b["mean"] >= 0.98:
+                worst_tracked = min(worst_tracked, (b["mean"], name, where))
+            worst_drift = max(worst_drift, (b["drift"], name, mapping.name))
         g = rep["gravity"]
         g_text = ("g per flight " + " ".join(f"{v:.1f}" for v in sorted(g)) + " m/s^2 (true jumps near 9.8; "
                   "slow lifts onto the toes fit lower)" if g else "no flight phase found")
         print(f"  frame-rate check: jump-flight gravity {g_text}; hand speed mean "
               f"{rep['hand_speed'][0]:.2f} m/s, 99th percentile {rep['hand_speed'][1]:.2f} m/s")
-    print(f"\nworst bone: {worst[1]} in {worst[2]}, mean cosine {worst[0]:.4f}")
+    print(f"\nworst bone: {worst[1]} in {worst[2]}, mean cosine {worst[0]:.4f}"
+          + (" (constant: rest geometry)" if worst[3] < 0.01 else ""))
+    print(f"worst bone apart from constant rest-geometry ones: {worst_tracked[1]} in {worst_tracked[2]}, "
+          f"mean cosine {worst_tracked[0]:.4f}")
+    print(f"largest drift from the reference-pose cosine: {worst_drift[0]:.4f} ({worst_drift[1]}, {worst_drift[2]})")
 
 
 if __name__ == "__main__":
