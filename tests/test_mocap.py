@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from dance_addon.core import skeleton as sk
-from dance_addon.core.bvh import BvhError, read_bvh
+from dance_addon.core.bvh import BvhError, read_bvh, write_bvh
 from training.mocap.aist import AistError, load_aist_motion
 from training.mocap.convert import convert_bvh, file_cosines, load_reference, retarget_motion
-from training.mocap.mappings import CMU_MODERN, CMU_SALSA, DATASETS
+from training.mocap.mappings import CMU_MODERN, CMU_SALSA, DATASETS, SourceMapping
 
 # Three-way branches whose bones leave the pelvis / chest at different angles in the two
 # skeletons (e.g. salsa's hip joints sit level with its root, SMPL's 8 cm below the pelvis):
@@ -121,3 +121,16 @@ def test_aist_loader_rejects_bad_files(tmp_path):
         pickle.dump({"smpl_poses": np.zeros((3, 72))}, f)
     with pytest.raises(AistError, match="bad.pkl: missing smpl_trans, smpl_scaling"):
         load_aist_motion(path)
+
+
+def test_retargeting_our_own_skeleton_gives_back_the_motion(tmp_path):
+    rng = np.random.default_rng(2)
+    rotvecs = rng.normal(scale=0.5, size=(8, 20, 3))
+    root = rng.normal(scale=0.2, size=(8, 3)) + [0, sk.STANDING_HEIGHT, 0]
+    path = tmp_path / "ours.bvh"
+    write_bvh(path, rotvecs, root, fps=30)
+    ours = SourceMapping(name="canonical", folder="", joints={j: j for j in sk.JOINT_NAMES},
+                         ends={j: f"{j}_end" for j in ("left_ankle", "right_ankle", "left_wrist", "right_wrist")},
+                         scale=1.0)
+    back, _, _ = retarget_motion(read_bvh(path, scale=1.0), ours, None)
+    assert np.allclose(sk.global_rotations(back), sk.global_rotations(rotvecs), atol=1e-5)

@@ -2,7 +2,7 @@
 
 The idea. Each canonical joint i is driven by one source joint s(i). Take a reference pose of
 the source (its rest if that is a T-pose, or a neutral standing frame) with world rotations
-W(s) and body facing F (rotation about +Y taking +Z to where the body faces). A constant
+W(s) and body facing F (the turn about +Y from the canonical hip line to the source's). A constant
 "bind offset" per canonical joint,
 
     O(i) = W(s(i))^-1 @ F @ C(i),
@@ -126,15 +126,16 @@ def measured_descendants(source_of: np.ndarray, i: int) -> list[int]:
     return out
 
 
-def bind_offsets(source_of: np.ndarray, ref_world_rot: np.ndarray, ref_pos: np.ndarray,
-                 facing: np.ndarray) -> np.ndarray:
+def bind_offsets(source_of: np.ndarray, ref_world_rot: np.ndarray, ref_pos: np.ndarray) -> np.ndarray:
     """Per-joint bind offsets O (20, 3, 3) = W(s)^-1 @ F @ C (see the module docstring).
 
     source_of: (24,) source joint per extended canonical joint (ends may be -1).
     ref_world_rot: (J, 3, 3), ref_pos: (J, 3) the source's reference pose (any length unit).
-    facing: (3, 3) rotation about +Y taking +Z to the reference's forward.
+    The facing F is the turn about +Y from the canonical hip line to the source's.
     """
     rest = ext_rest_positions()
+    facing = (facing_rotation(ref_pos[source_of[1]] - ref_pos[source_of[2]])
+              @ facing_rotation(rest[1] - rest[2]).T)
     out = np.empty((NUM_JOINTS, 3, 3))
     for i in range(NUM_JOINTS):
         desc = measured_descendants(source_of, i)

@@ -68,9 +68,7 @@ def retarget_motion(motion: BvhMotion, mapping: SourceMapping, reference: BvhMot
     idx = source_indices(motion, mapping)
     world_rot, pos = motion.world_transforms()                     # (N, J, 3, 3), (N, J, 3)
     ref_rot, ref_pos = (x[0] for x in reference_pose(motion, reference).world_transforms())
-    lhip, rhip = idx[JOINT_NAMES.index("left_hip")], idx[JOINT_NAMES.index("right_hip")]
-    facing = rt.facing_rotation(ref_pos[lhip] - ref_pos[rhip])
-    offsets = rt.bind_offsets(idx, ref_rot, ref_pos, facing)
+    offsets = rt.bind_offsets(idx, ref_rot, ref_pos)
     rotvecs = rt.local_rotvecs(rt.canonical_world_rotations(world_rot, idx, offsets))
 
     toes = idx[[NUM_JOINTS + k for k in range(2)]]

@@ -42,6 +42,9 @@ class SourceMapping:
         unknown = [j for j in list(self.joints) + list(self.ends) if j not in JOINT_NAMES]
         if missing or unknown or set(self.ends) - set(ENDS):
             raise ValueError(f"mapping '{self.name}': canonical joints missing {missing}, unknown {unknown}")
+        if not {"left_ankle", "right_ankle"} <= set(self.ends):
+            raise ValueError(f"mapping '{self.name}': ends must name the toes of left_ankle and right_ankle "
+                             "(they set the floor and the body's height)")
 
 
 # CMU salsa, SecondLife-style skeleton in metres. Its rest pose is a T-pose facing +Z with +X
