@@ -1,0 +1,1 @@
+"""Training-side code: data preparation, the model, training (PyTorch, scipy, librosa allowed)."""

@@ -1,0 +1,1 @@
+"""Motion-capture import: BVH datasets (name mappings, conversion, checks) and AIST++ motions."""
