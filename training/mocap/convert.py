@@ -15,7 +15,8 @@ import numpy as np
 from dance_addon.core import retarget as rt
 from dance_addon.core.bvh import BvhError, BvhMotion, read_bvh
 from dance_addon.core.rotations import resample_linear, resample_rotvecs
-from dance_addon.core.skeleton import JOINT_NAMES, NUM_JOINTS, STANDING_HEIGHT, end_positions, forward_kinematics
+from dance_addon.core.skeleton import (JOINT_NAMES, NUM_JOINTS, STANDING_HEIGHT, end_positions, forward_kinematics,
+                                       global_rotations)
 
 from .mappings import ENDS, SourceMapping
 
@@ -88,13 +89,48 @@ def convert_bvh(path: str | Path, mapping: SourceMapping, reference: BvhMotion |
                            root_translation=resample_linear(root, src_fps, fps), fps=fps, source=str(path))
 
 
-def bone_cosines(rotvecs: np.ndarray, source_pos: np.ndarray, idx: np.ndarray) -> dict[str, np.ndarray]:
+def source_proportions(rotvecs_ref: np.ndarray, ref_pos: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """(24, 3) extended-tree offsets with the SOURCE's bone vectors, in each parent's canonical frame.
+
+    Offset i = G_ref(parent)^-1 (p_ref(s(i)) - p_ref(s(parent))), with G_ref the canonical world
+    rotations of the converted reference pose (rotvecs_ref (1, 20, 3)). Our forward kinematics with
+    these offsets draws the source's own proportions, so every bone can be compared with the source,
+    including those leaving the pelvis and the chest, whose rest directions differ between SMPL and
+    the source. Bones whose two ends share a source joint get length zero.
+    """
+    world = global_rotations(rotvecs_ref)[0]                          # (20, 3, 3)
+    out = np.zeros((rt.NUM_EXT, 3))
+    for i in range(1, rt.NUM_EXT):
+        p = rt.EXT_PARENTS[i]
+        if idx[i] < 0 or idx[p] < 0 or idx[i] == idx[p]:
+            continue
+        out[i] = world[p].T @ (ref_pos[idx[i]] - ref_pos[idx[p]])
+    return out
+
+
+def ext_forward_kinematics(rotvecs: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
+    """(N, 24, 3) positions of the extended tree (20 joints + toe and hand ends), pelvis at the origin.
+
+    offsets: (24, 3) per-joint offsets; None uses the canonical SMPL ones (skeleton.REST_OFFSETS and
+    END_OFFSETS)."""
+    if offsets is None:
+        pos = forward_kinematics(rotvecs)
+        ends = end_positions(rotvecs, pos)
+        return np.concatenate([pos, np.stack([ends[j] for j in sorted(ends)], axis=1)], axis=1)
+    world = global_rotations(rotvecs)                                  # (N, 20, 3, 3)
+    pos = np.zeros((len(world), rt.NUM_EXT, 3))
+    for i in range(1, rt.NUM_EXT):
+        p = rt.EXT_PARENTS[i]
+        pos[:, i] = pos[:, p] + world[:, p] @ offsets[i]
+    return pos
+
+
+def bone_cosines(rotvecs: np.ndarray, source_pos: np.ndarray, idx: np.ndarray,
+                 offsets: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per measured bone, the cosine per frame (N,) between the canonical bone's world direction
-    (our forward kinematics) and the source bone's (its two mapped joints). Bones whose ends share
-    a source joint have no source counterpart and are left out."""
-    pos = forward_kinematics(rotvecs)
-    ends = end_positions(rotvecs, pos)
-    ext = np.concatenate([pos, np.stack([ends[j] for j in sorted(ends)], axis=1)], axis=1)  # (N, 24, 3)
+    (our forward kinematics, on SMPL proportions or on `offsets`) and the source bone's (its two
+    mapped joints). Bones whose ends share a source joint have no source counterpart and are left out."""
+    ext = ext_forward_kinematics(rotvecs, offsets)                     # (N, 24, 3)
     out = {}
     for i in range(1, rt.NUM_EXT):
         p = rt.EXT_PARENTS[i]
@@ -107,13 +143,23 @@ def bone_cosines(rotvecs: np.ndarray, source_pos: np.ndarray, idx: np.ndarray) -
     return out
 
 
-def file_cosines(motion: BvhMotion, mapping: SourceMapping, reference: BvhMotion | None,
-                 ) -> dict[str, tuple[np.ndarray, float]]:
-    """bone_cosines of a whole file, each with its value in the reference pose (the constant
-    part: where the two skeletons' rest geometry differs)."""
+@dataclass(frozen=True)
+class BoneCheck:
+    """One bone of one file: cosine per frame on SMPL proportions, its value in the reference pose
+    (the constant part where the two rest geometries differ), and per frame on the source's proportions."""
+
+    smpl: np.ndarray
+    reference: float
+    source: np.ndarray
+
+
+def file_cosines(motion: BvhMotion, mapping: SourceMapping, reference: BvhMotion | None) -> dict[str, BoneCheck]:
+    """The per-bone check of a whole file (see BoneCheck)."""
     idx = source_indices(motion, mapping)
     rotvecs, _, pos = retarget_motion(motion, mapping, reference)
     ref = reference_pose(motion, reference)
     ref_rotvecs, _, ref_pos = retarget_motion(ref, mapping, reference)
     ref_cos = bone_cosines(ref_rotvecs, ref_pos, idx)
-    return {name: (cos, float(ref_cos[name][0])) for name, cos in bone_cosines(rotvecs, pos, idx).items()}
+    own = bone_cosines(rotvecs, pos, idx, source_proportions(ref_rotvecs, ref_pos[0], idx))
+    return {name: BoneCheck(cos, float(ref_cos[name][0]), own[name])
+            for name, cos in bone_cosines(rotvecs, pos, idx).items()}
