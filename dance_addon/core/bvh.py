@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .rotations import euler_to_matrix, matrix_to_euler, rotvec_to_matrix
-from .skeleton import END_OFFSETS, JOINT_NAMES, NUM_JOINTS, PARENTS, REST_OFFSETS, _check_motion
+from .skeleton import END_OFFSETS, JOINT_NAMES, NUM_JOINTS, PARENTS, REST_OFFSETS, as_motion
 
 ROTATION_CHANNELS = ("Xrotation", "Yrotation", "Zrotation")
 POSITION_CHANNELS = ("Xposition", "Yposition", "Zposition")
@@ -304,7 +304,7 @@ def write_bvh(path: str | os.PathLike, rotvecs: np.ndarray, root_translation: np
     tools that replace it read the same pelvis position. End Sites give the head top, the toes
     (SMPL foot joints) and the hands (SMPL hand joints).
     """
-    rotvecs = _check_motion(rotvecs)
+    rotvecs = as_motion(rotvecs)
     n = len(rotvecs)
     root_translation = np.asarray(root_translation, dtype=np.float64)
     if root_translation.shape != (n, 3):

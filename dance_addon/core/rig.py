@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import skeleton as sk
+from .retarget import align_vectors
 from .rotations import matrix_to_quat, quat_continuity
 
 # canonical (Y up, +Z forward) -> Blender (Z up, facing -Y)
@@ -117,22 +118,6 @@ def character_frame(rig: RigRest, bone_map: dict[str, str]) -> np.ndarray:
     return rig_frame @ can_frame.T
 
 
-def _shortest_arc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Rotation matrix turning unit vector a onto unit vector b by the shortest arc."""
-    a = a / np.linalg.norm(a)
-    b = b / np.linalg.norm(b)
-    v = np.cross(a, b)
-    c = float(a @ b)
-    if c < -1.0 + 1e-9:  # opposite: half turn about any axis perpendicular to a
-        axis = np.cross(a, [1.0, 0.0, 0.0])
-        if np.linalg.norm(axis) < 1e-6:
-            axis = np.cross(a, [0.0, 1.0, 0.0])
-        axis /= np.linalg.norm(axis)
-        return 2.0 * np.outer(axis, axis) - np.eye(3)
-    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-    return np.eye(3) + vx + vx @ vx / (1.0 + c)
-
-
 def canonical_rest_direction(joint: int) -> np.ndarray:
     rest = sk.rest_positions()
     if joint in sk.END_OFFSETS:
@@ -182,7 +167,7 @@ def pose_rig(rig: RigRest, bone_map: dict[str, str], rotvecs: np.ndarray, root_t
         if sk.JOINT_NAMES[j] in TRUNK_JOINTS:
             corr = np.eye(3)
         else:
-            corr = _shortest_arc(rest_dirs[b], frame @ canonical_rest_direction(j))
+            corr = align_vectors(rest_dirs[b], frame @ canonical_rest_direction(j))
         w = frame @ world_can[:, j] @ frame.T @ (corr @ rest_world)   # (T, 3, 3)
         desired[b] = obj_rot.T @ w
 

@@ -121,7 +121,7 @@ def rest_positions(offsets: np.ndarray = REST_OFFSETS) -> np.ndarray:
 
 def global_rotations(rotvecs: np.ndarray) -> np.ndarray:
     """(T, 20, 3) local rotation vectors -> (T, 20, 3, 3) world rotation matrices."""
-    rotvecs = _check_motion(rotvecs)
+    rotvecs = as_motion(rotvecs)
     local = rotvec_to_matrix(rotvecs)
     world = np.empty_like(local)
     world[:, 0] = local[:, 0]
@@ -138,7 +138,7 @@ def forward_kinematics(rotvecs: np.ndarray, root_translation: np.ndarray | None 
     root_translation: (T, 3) pelvis position in metres; None keeps the pelvis at the origin.
     Returns (T, 20, 3).
     """
-    rotvecs = _check_motion(rotvecs)
+    rotvecs = as_motion(rotvecs)
     world = global_rotations(rotvecs)
     n = len(rotvecs)
     pos = np.zeros((n, NUM_JOINTS, 3))
@@ -159,7 +159,8 @@ def end_positions(rotvecs: np.ndarray, positions: np.ndarray) -> dict[int, np.nd
     return {j: positions[:, j] + world[:, j] @ off for j, off in END_OFFSETS.items()}
 
 
-def _check_motion(rotvecs) -> np.ndarray:
+def as_motion(rotvecs) -> np.ndarray:
+    """(T, 20, 3) float64 view of a motion given as (T, 20, 3) or (T, 60); ValueError otherwise."""
     rotvecs = np.asarray(rotvecs, dtype=np.float64)
     if rotvecs.ndim == 2 and rotvecs.shape[1] == MOTION_DIM:
         rotvecs = rotvecs.reshape(-1, NUM_JOINTS, 3)
