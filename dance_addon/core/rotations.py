@@ -157,25 +157,38 @@ def resample_times(n_frames: int, src_fps: float, dst_fps: float) -> np.ndarray:
     return np.arange(n_out) * (float(src_fps) / float(dst_fps))
 
 
-def resample_quats(q, src_fps: float, dst_fps: float) -> np.ndarray:
-    """Resample (T, ..., 4) quaternions from src_fps to dst_fps by slerp between neighbours."""
+def sample_quats(q, positions) -> np.ndarray:
+    """(T, ..., 4) quaternions sampled at fractional frame positions (N,) by slerp between neighbours.
+
+    Positions are clamped to [0, T - 1].
+    """
     q = quat_continuity(q, axis=0)
-    pos = resample_times(len(q), src_fps, dst_fps)
-    i0 = np.clip(np.floor(pos).astype(int), 0, len(q) - 1)
-    i1 = np.clip(i0 + 1, 0, len(q) - 1)
+    pos = np.clip(np.asarray(positions, dtype=np.float64), 0.0, len(q) - 1)
+    i0 = np.floor(pos).astype(int)
+    i1 = np.minimum(i0 + 1, len(q) - 1)
     frac = (pos - i0).reshape((-1,) + (1,) * (q.ndim - 2))
     frac = np.broadcast_to(frac, q[i0].shape[:-1])
     return quat_continuity(quat_slerp(q[i0], q[i1], frac), axis=0)
 
 
-def resample_linear(x, src_fps: float, dst_fps: float) -> np.ndarray:
-    """Resample (T, ...) values (e.g. root translation) by linear interpolation."""
+def sample_linear(x, positions) -> np.ndarray:
+    """(T, ...) values sampled at fractional frame positions (N,) by linear interpolation, clamped."""
     x = _as_float(x)
-    pos = resample_times(len(x), src_fps, dst_fps)
-    i0 = np.clip(np.floor(pos).astype(int), 0, len(x) - 1)
-    i1 = np.clip(i0 + 1, 0, len(x) - 1)
+    pos = np.clip(np.asarray(positions, dtype=np.float64), 0.0, len(x) - 1)
+    i0 = np.floor(pos).astype(int)
+    i1 = np.minimum(i0 + 1, len(x) - 1)
     frac = (pos - i0).reshape((-1,) + (1,) * (x.ndim - 1))
     return x[i0] * (1.0 - frac) + x[i1] * frac
+
+
+def resample_quats(q, src_fps: float, dst_fps: float) -> np.ndarray:
+    """Resample (T, ..., 4) quaternions from src_fps to dst_fps by slerp between neighbours."""
+    return sample_quats(q, resample_times(len(q), src_fps, dst_fps))
+
+
+def resample_linear(x, src_fps: float, dst_fps: float) -> np.ndarray:
+    """Resample (T, ...) values (e.g. root translation) by linear interpolation."""
+    return sample_linear(x, resample_times(len(x), src_fps, dst_fps))
 
 
 def resample_rotvecs(rv, src_fps: float, dst_fps: float) -> np.ndarray:

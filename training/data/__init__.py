@@ -1,0 +1,1 @@
+"""Training data: canonical mocap clips, music tracks, the held-out split and music-motion pairs."""
