@@ -26,7 +26,9 @@ Pipeline (numpy only; each step states which librosa 0.11 function it reproduces
 4. Beats independent of fps: a second onset envelope at librosa's default rate (hop
    512 at 22050 Hz, median aggregation, exactly what librosa.beat.beat_track computes
    by default), tempo by librosa.feature.tempo, beats by librosa's Ellis DP
-   (tightness 100) (core/beats.py). Beat times are rounded to the nearest fps frame.
+   (tightness 100) (core/beats.py); when the off-beats are as strong as the beats and
+   twice the tempo is at most 210 BPM, the tempo is doubled and the beats tracked again
+   (librosa's prior halves fast music). Beat times are rounded to the nearest fps frame.
 5. Our additions: bass onset (onset envelope of the mel bands centred below 200 Hz:
    kick drums), spectral flux (positive mel-power change relative to the two frames'
    total power, in [0, 1): hit size independent of loudness), beat phase and bar phase
@@ -52,8 +54,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .audio import ANALYSIS_SR, AudioError, load_audio, resample, to_mono
-from .beats import downbeat_phase, estimate_tempo, onset_strength, pick_onsets, track_beats
-from .spectral import (chroma_filterbank, dct_matrix, frames, mel_filterbank, normalize_max,
+from .beats import (downbeat_phase, estimate_tempo, onset_strength, pick_onsets, prefer_double_tempo,
+                    track_beats)
+from .spectral import (chroma_filterbank, dct_matrix, frames, mel_filterbank, normalize_max, pad_centred,
                        power_spectrum, power_to_db, rms)
 
 __all__ = ["ANALYSIS_SR", "AudioError", "FEATURES_VERSION", "FEATURE_COLUMNS", "MusicFeatures",
@@ -96,15 +99,17 @@ class MusicFeatures:
         return self.matrix[:, _COL[name]]
 
 
-def _spectra(y: np.ndarray, centres: np.ndarray, want_chroma: bool):
-    """Mel power (T, 128), and if asked chroma power (T, 12) and RMS (T,), in frame chunks."""
+def _spectra(padded: np.ndarray, centres: np.ndarray, want_chroma: bool):
+    """Mel power (T, 128), and if asked chroma power (T, 12) and RMS (T,), in frame chunks.
+
+    padded: the signal from pad_centred; centres: (T,) frame centres in the signal."""
     mel_fb_t = mel_filterbank(ANALYSIS_SR, N_FFT, N_MELS).T  # (1025, 128)
     chroma_fb_t = chroma_filterbank(ANALYSIS_SR, N_FFT).T  # (1025, 12)
     mel = np.empty((centres.size, N_MELS), dtype=np.float32)
     chroma = np.empty((centres.size, 12), dtype=np.float32) if want_chroma else None
     energy = np.empty(centres.size, dtype=np.float32) if want_chroma else None
     for s in range(0, centres.size, _FRAME_CHUNK):
-        chunk = frames(y, centres[s:s + _FRAME_CHUNK], N_FFT)  # (C, 2048)
+        chunk = frames(padded, centres[s:s + _FRAME_CHUNK], N_FFT)  # (C, 2048)
         power = power_spectrum(chunk)  # (C, 1025)
         mel[s:s + _FRAME_CHUNK] = power @ mel_fb_t
         if want_chroma:
@@ -136,7 +141,8 @@ def extract_features(samples: np.ndarray, sr: float, fps: float = 30.0, *, sourc
     centres = np.rint(np.arange(n_frames) * ANALYSIS_SR / fps).astype(np.int64)
     hop = ANALYSIS_SR / fps
 
-    mel, chroma_power, energy = _spectra(y, centres, want_chroma=True)
+    padded = pad_centred(y, N_FFT)
+    mel, chroma_power, energy = _spectra(padded, centres, want_chroma=True)
     mel_db = power_to_db(mel)  # (T, 128)
     onset = onset_strength(mel_db, N_FFT, hop)
     n_bass = int(np.count_nonzero(_mel_centres() < BASS_MAX_HZ))
@@ -144,10 +150,14 @@ def extract_features(samples: np.ndarray, sr: float, fps: float = 30.0, *, sourc
     chroma = normalize_max(chroma_power)
 
     beat_centres = np.arange(1 + n // BEAT_HOP, dtype=np.int64) * BEAT_HOP
-    beat_env = onset_strength(power_to_db(_spectra(y, beat_centres, want_chroma=False)[0]), N_FFT, BEAT_HOP,
+    beat_env = onset_strength(power_to_db(_spectra(padded, beat_centres, want_chroma=False)[0]), N_FFT, BEAT_HOP,
                               aggregate="median")
     tempo = estimate_tempo(beat_env, ANALYSIS_SR, BEAT_HOP)
-    beat_times = track_beats(beat_env, ANALYSIS_SR / BEAT_HOP, tempo) * (BEAT_HOP / ANALYSIS_SR)
+    beat_frames = track_beats(beat_env, ANALYSIS_SR / BEAT_HOP, tempo)
+    if prefer_double_tempo(beat_env, beat_frames, tempo):
+        tempo *= 2
+        beat_frames = track_beats(beat_env, ANALYSIS_SR / BEAT_HOP, tempo)
+    beat_times = beat_frames * (BEAT_HOP / ANALYSIS_SR)
     if beat_times.size == 0:
         tempo = 0.0
     beats = np.unique(np.clip(np.rint(beat_times * fps).astype(np.int64), 0, n_frames - 1))

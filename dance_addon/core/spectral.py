@@ -26,11 +26,17 @@ AMIN = 1e-10
 TOP_DB = 80.0
 
 
-def frames(y: np.ndarray, centres: np.ndarray, n_fft: int) -> np.ndarray:
-    """(n,) signal, (T,) int centres -> (T, n_fft) centred, zero-padded frames (a copy)."""
+def pad_centred(y: np.ndarray, n_fft: int) -> np.ndarray:
+    """(n,) signal -> (n + 2 * (n_fft // 2),) float32 with n_fft // 2 zeros on both sides."""
     half = n_fft // 2
     padded = np.zeros(y.size + 2 * half, dtype=np.float32)
     padded[half:half + y.size] = y
+    return padded
+
+
+def frames(padded: np.ndarray, centres: np.ndarray, n_fft: int) -> np.ndarray:
+    """(n + n_fft,) signal from pad_centred, (T,) int centres in the unpadded signal ->
+    (T, n_fft) frames centred on them (a copy)."""
     view = np.lib.stride_tricks.sliding_window_view(padded, n_fft)  # (n + 1, n_fft), no copy
     return view[np.asarray(centres, dtype=np.int64)]
 
