@@ -69,7 +69,7 @@ def decode_aud(path: Path) -> tuple[np.ndarray, float]:
         sound = aud.Sound(str(path))
         rate, _channels = sound.specs
         data = np.asarray(sound.data(), dtype=np.float32)
-    except Exception as err:  # aud raises its own untyped errors for unreadable files
+    except aud.error as err:
         raise AudioError(f"{path}: Blender cannot decode the audio ({err}); "
                          "is it a corrupt file or a format Blender does not play?") from err
     if data.ndim == 1:

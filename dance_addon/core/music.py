@@ -103,19 +103,18 @@ def _spectra(padded: np.ndarray, centres: np.ndarray, want_chroma: bool):
     """Mel power (T, 128), and if asked chroma power (T, 12) and RMS (T,), in frame chunks.
 
     padded: the signal from pad_centred; centres: (T,) frame centres in the signal."""
-    mel_fb_t = mel_filterbank(ANALYSIS_SR, N_FFT, N_MELS).T  # (1025, 128)
-    chroma_fb_t = chroma_filterbank(ANALYSIS_SR, N_FFT).T  # (1025, 12)
-    mel = np.empty((centres.size, N_MELS), dtype=np.float32)
-    chroma = np.empty((centres.size, 12), dtype=np.float32) if want_chroma else None
-    energy = np.empty(centres.size, dtype=np.float32) if want_chroma else None
+    bank = mel_filterbank(ANALYSIS_SR, N_FFT, N_MELS)  # (128, 1025)
+    if want_chroma:
+        bank = np.concatenate([bank, chroma_filterbank(ANALYSIS_SR, N_FFT)])  # (140, 1025)
+    bank_t = np.ascontiguousarray(bank.T)  # (1025, B): one matrix product for both banks
+    banded = np.empty((centres.size, bank.shape[0]), dtype=np.float32)
+    energy = np.empty(centres.size, dtype=np.float32)
     for s in range(0, centres.size, _FRAME_CHUNK):
         chunk = frames(padded, centres[s:s + _FRAME_CHUNK], N_FFT)  # (C, 2048)
-        power = power_spectrum(chunk)  # (C, 1025)
-        mel[s:s + _FRAME_CHUNK] = power @ mel_fb_t
+        banded[s:s + _FRAME_CHUNK] = power_spectrum(chunk) @ bank_t  # (C, B)
         if want_chroma:
-            chroma[s:s + _FRAME_CHUNK] = power @ chroma_fb_t
             energy[s:s + _FRAME_CHUNK] = rms(chunk)
-    return mel, chroma, energy
+    return banded[:, :N_MELS], banded[:, N_MELS:], energy
 
 
 def _check_rate(value: float, what: str, source: str) -> float:
