@@ -14,9 +14,11 @@ Conventions
   fc = 0.945 * min(1, sr_out / sr_in) (a fraction of the input Nyquist band), the
   half-width W = 16 zero crossings / fc input samples, and each phase's taps are
   scaled to sum to 1 (exact DC gain). Outside the signal the input is zero.
+  Measured from 48 kHz to 22050 Hz: 0.0 dB up to 9 kHz, -2.5 dB at 10 kHz, -7 dB at
+  10.5 kHz, below -89 dB from 13 kHz (aliasing); a 1 kHz sine is within 2e-5.
   The ratio sr_out / sr_in is used as the exact fraction L / M when L <= 1000 and
   otherwise rounded to the nearest fraction with L <= 1000 (odd rates such as
-  47999 Hz): a relative timing error below 1e-6, i.e. under 2 ms in 20 minutes.
+  47999 Hz): a relative timing error of a few 1e-6 (2e-6 at 47999 Hz: 2.4 ms in 20 min).
 - Every failure raises `AudioError` (a ValueError) whose message names the file (or
   the in-memory source), the problem and what to do.
 """

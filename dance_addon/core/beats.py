@@ -71,16 +71,16 @@ def peak_pick(x: np.ndarray, pre_max: int, post_max: int, pre_avg: int, post_avg
     return np.asarray(kept, dtype=np.int64)
 
 
-def pick_onsets(env: np.ndarray, frame_rate: float) -> np.ndarray:
-    """Onset frames of an onset envelope sampled at frame_rate Hz (librosa.onset.onset_detect)."""
+def pick_onsets(env: np.ndarray, sr: float, hop: float) -> np.ndarray:
+    """Onset frames of an onset envelope with frames every hop samples at sr Hz
+    (librosa.onset.onset_detect: 30 ms max window, 100 ms mean windows, delta 0.07)."""
     x = env.astype(np.float64) - env.min(initial=0.0)
     x /= x.max(initial=0.0) + _TINY32
     if not x.any():
         return np.zeros(0, dtype=np.int64)
-    ceil = lambda v: int(np.ceil(v))  # noqa: E731  (librosa rounds each window up)
-    return peak_pick(x, pre_max=ceil(0.03 * frame_rate // 1), post_max=ceil(0.0 * frame_rate // 1 + 1),
-                     pre_avg=ceil(0.10 * frame_rate // 1), post_avg=ceil(0.10 * frame_rate // 1 + 1),
-                     delta=0.07, wait=ceil(0.03 * frame_rate // 1))
+    return peak_pick(x, pre_max=int(0.03 * sr // hop), post_max=int(0.0 * sr // hop + 1),
+                     pre_avg=int(0.10 * sr // hop), post_avg=int(0.10 * sr // hop + 1),
+                     delta=0.07, wait=int(0.03 * sr // hop))
 
 
 def _fast_length(n: int) -> int:
@@ -206,13 +206,13 @@ def prefer_double_tempo(env: np.ndarray, beats: np.ndarray, bpm: float,
     if beats.size < 4 or bpm <= 0 or 2 * bpm > max_bpm:
         return False
     mid = np.rint((beats[:-1] + beats[1:]) / 2).astype(np.int64)
-    on, off = _peak_near(env, beats[1:-1]), _peak_near(env, mid)
+    on, off = peak_near(env, beats[1:-1]), peak_near(env, mid)
     return bool(off.mean() >= ratio * on.mean() > 0)
 
 
-def _peak_near(env: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """(K,) max of env within +-1 frame of each index."""
-    idx = np.clip(at[:, None] + np.arange(-1, 2)[None, :], 0, env.size - 1)
+def peak_near(env: np.ndarray, at: np.ndarray, radius: int = 1) -> np.ndarray:
+    """(K,) max of (T,) env within +-radius frames of each index in at (K,)."""
+    idx = np.clip(at[:, None] + np.arange(-radius, radius + 1)[None, :], 0, env.size - 1)
     return env[idx].max(axis=1)
 
 

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .audio import ANALYSIS_SR, AudioError, load_audio, resample, to_mono
-from .beats import (downbeat_phase, estimate_tempo, onset_strength, pick_onsets, prefer_double_tempo,
+from .beats import (downbeat_phase, estimate_tempo, onset_strength, peak_near, pick_onsets, prefer_double_tempo,
                     track_beats)
 from .spectral import (chroma_filterbank, dct_matrix, frames, mel_filterbank, normalize_max, pad_centred,
                        power_spectrum, power_to_db, rms)
@@ -148,45 +148,59 @@ def extract_features(samples: np.ndarray, sr: float, fps: float = 30.0, *, sourc
     bass = onset_strength(mel_db[:, :n_bass], N_FFT, hop)
     chroma = normalize_max(chroma_power)
 
-    beat_centres = np.arange(1 + n // BEAT_HOP, dtype=np.int64) * BEAT_HOP
-    beat_env = onset_strength(power_to_db(_spectra(padded, beat_centres, want_chroma=False)[0]), N_FFT, BEAT_HOP,
-                              aggregate="median")
-    tempo = estimate_tempo(beat_env, ANALYSIS_SR, BEAT_HOP)
-    beat_frames = track_beats(beat_env, ANALYSIS_SR / BEAT_HOP, tempo)
-    if prefer_double_tempo(beat_env, beat_frames, tempo):
-        tempo *= 2
-        beat_frames = track_beats(beat_env, ANALYSIS_SR / BEAT_HOP, tempo)
-    beat_times = beat_frames * (BEAT_HOP / ANALYSIS_SR)
-    if beat_times.size == 0:
-        tempo = 0.0
+    tempo, beat_times = _track_beats(padded, n)
     beats = np.unique(np.clip(np.rint(beat_times * fps).astype(np.int64), 0, n_frames - 1))
 
     matrix = np.zeros((n_frames, len(FEATURE_COLUMNS)), dtype=np.float32)
     matrix[:, _COL["onset_env"]] = onset
     matrix[:, _COL["mfcc_00"]:_COL["mfcc_00"] + N_MFCC] = mel_db @ dct_matrix(N_MELS, N_MFCC)
     matrix[:, _COL["chroma_C"]:_COL["chroma_C"] + 12] = chroma
-    matrix[pick_onsets(onset, fps), _COL["onset_peak"]] = 1.0
+    matrix[pick_onsets(onset, ANALYSIS_SR, hop), _COL["onset_peak"]] = 1.0
     matrix[beats, _COL["beat"]] = 1.0
     matrix[:, _COL["rms"]] = energy
     matrix[:, _COL["bass_onset"]] = bass
     matrix[:, _COL["spectral_flux"]] = _relative_flux(mel, N_FFT, hop)
 
-    times = np.arange(n_frames) / fps
-    beat_pos = _beat_position(times, beat_times)  # (T,) beats since the first beat, NaN if none
-    if beat_pos is not None:
-        matrix[:, _COL["beat_phase_sin"]] = np.sin(2 * np.pi * beat_pos)
-        matrix[:, _COL["beat_phase_cos"]] = np.cos(2 * np.pi * beat_pos)
-    downbeats = np.zeros(0, dtype=np.int64)
-    if beat_pos is not None and beat_times.size >= 2 * METER:
-        at_beat = np.clip(np.rint(beat_times * fps).astype(np.int64), 0, n_frames - 1)
-        phase = downbeat_phase(_local_max(bass, at_beat), _chroma_change(chroma, at_beat), METER)
-        downbeats = np.unique(at_beat[phase::METER])
-        bar = (beat_pos - phase) / METER
-        matrix[downbeats, _COL["downbeat"]] = 1.0
-        matrix[:, _COL["bar_phase_sin"]] = np.sin(2 * np.pi * bar)
-        matrix[:, _COL["bar_phase_cos"]] = np.cos(2 * np.pi * bar)
+    downbeats = _fill_phases(matrix, beat_times, fps, bass, chroma)
     return MusicFeatures(matrix=matrix, fps=fps, tempo=float(tempo), beats=beats, beat_times=beat_times,
                          downbeats=downbeats)
+
+
+def _track_beats(padded: np.ndarray, n: int) -> tuple[float, np.ndarray]:
+    """(tempo in BPM, beat times (K,) in s) of the n-sample signal in padded (pad_centred),
+    from the onset envelope at hop 512, whatever the fps. Tempo 0.0 when there is no beat."""
+    centres = np.arange(1 + n // BEAT_HOP, dtype=np.int64) * BEAT_HOP
+    env = onset_strength(power_to_db(_spectra(padded, centres, want_chroma=False)[0]), N_FFT, BEAT_HOP,
+                         aggregate="median")
+    frame_rate = ANALYSIS_SR / BEAT_HOP
+    tempo = estimate_tempo(env, ANALYSIS_SR, BEAT_HOP)
+    frames_ = track_beats(env, frame_rate, tempo)
+    if prefer_double_tempo(env, frames_, tempo):
+        tempo *= 2
+        frames_ = track_beats(env, frame_rate, tempo)
+    return (tempo if frames_.size else 0.0), frames_ / frame_rate
+
+
+def _fill_phases(matrix: np.ndarray, beat_times: np.ndarray, fps: float, bass: np.ndarray,
+                 chroma: np.ndarray) -> np.ndarray:
+    """Write the beat-phase, bar-phase and downbeat columns of (T, F) matrix in place;
+    return the downbeat frames (D,). Columns stay 0 where they cannot be estimated."""
+    n_frames = matrix.shape[0]
+    beat_pos = _beat_position(np.arange(n_frames) / fps, beat_times)  # (T,) beats since the first one
+    if beat_pos is None:
+        return np.zeros(0, dtype=np.int64)
+    matrix[:, _COL["beat_phase_sin"]] = np.sin(2 * np.pi * beat_pos)
+    matrix[:, _COL["beat_phase_cos"]] = np.cos(2 * np.pi * beat_pos)
+    if beat_times.size < 2 * METER:
+        return np.zeros(0, dtype=np.int64)
+    at_beat = np.clip(np.rint(beat_times * fps).astype(np.int64), 0, n_frames - 1)
+    phase = downbeat_phase(peak_near(bass, at_beat), _chroma_change(chroma, at_beat), METER)
+    downbeats = np.unique(at_beat[phase::METER])
+    bar = (beat_pos - phase) / METER
+    matrix[downbeats, _COL["downbeat"]] = 1.0
+    matrix[:, _COL["bar_phase_sin"]] = np.sin(2 * np.pi * bar)
+    matrix[:, _COL["bar_phase_cos"]] = np.cos(2 * np.pi * bar)
+    return downbeats
 
 
 def _mel_centres() -> np.ndarray:
@@ -223,12 +237,6 @@ def _beat_position(times: np.ndarray, beat_times: np.ndarray) -> np.ndarray | No
     pos[before] = (times[before] - beat_times[0]) / period
     pos[after] = beat_times.size - 1 + (times[after] - beat_times[-1]) / period
     return pos
-
-
-def _local_max(x: np.ndarray, at: np.ndarray, radius: int = 1) -> np.ndarray:
-    """(K,) max of (T,) x within +-radius frames of each index in at."""
-    idx = np.clip(at[:, None] + np.arange(-radius, radius + 1)[None, :], 0, x.size - 1)
-    return x[idx].max(axis=1)
 
 
 def _chroma_change(chroma: np.ndarray, at: np.ndarray) -> np.ndarray:

@@ -49,7 +49,9 @@ def hann(n: int) -> np.ndarray:
 
 def power_spectrum(frames_: np.ndarray) -> np.ndarray:
     """(T, n_fft) frames -> (T, n_fft // 2 + 1) float32 power of the Hann-windowed rfft."""
-    spec = np.fft.rfft(frames_ * hann(frames_.shape[1]), axis=1)  # complex128 (numpy's FFT is float64)
+    windowed = frames_.astype(np.float64)  # numpy's FFT works in float64 whatever the input
+    windowed *= hann(frames_.shape[1])
+    spec = np.fft.rfft(windowed, axis=1)  # (T, n_fft // 2 + 1) complex128
     power = np.square(spec.real, dtype=np.float32)
     power += np.square(spec.imag, dtype=np.float32)
     return power
