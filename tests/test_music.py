@@ -218,6 +218,18 @@ def test_bad_arguments_raise():
         extract_features(np.zeros((2, 3, 4), np.float32), SR)
 
 
+def test_integer_pcm_is_scaled_and_wrong_layouts_raise(reference):
+    _, y, _ = reference[0]
+    y = y[: 5 * SR]
+    pcm = np.rint(np.clip(y, -1, 1) * 32767).astype(np.int16)
+    np.testing.assert_allclose(extract_features(pcm, SR).column("mfcc_01"),
+                               extract_features(pcm / np.float32(32768), SR).column("mfcc_01"), rtol=1e-4)
+    with pytest.raises(AudioError, match=r"song: .*\(n, channels\)"):
+        extract_features(np.stack([y, y]), SR, source="song")  # librosa's (channels, n) layout
+    with pytest.raises(AudioError, match="far beyond full scale"):
+        extract_features(pcm.astype(np.float32), SR)
+
+
 def test_load_audio_reads_opus_and_mixes_down(music_tracks):
     path = music_tracks[0]
     data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)

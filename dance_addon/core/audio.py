@@ -36,6 +36,8 @@ Decoder = Callable[[Path], "tuple[np.ndarray, float]"]
 Backend = Literal["auto", "soundfile", "aud"]
 
 ANALYSIS_SR = 22050  # Hz: the rate every feature is computed at (librosa's default)
+MAX_CHANNELS = 64
+MAX_PEAK = 1000.0  # 60 dB over full scale: beyond it the samples cannot be float audio
 _ROLLOFF = 0.945
 _ZERO_CROSSINGS = 16
 _KAISER_BETA = 8.6
@@ -57,7 +59,7 @@ def decode_soundfile(path: Path) -> tuple[np.ndarray, float]:
 
     try:
         data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except (RuntimeError, soundfile.LibsndfileError) as err:  # libsndfile reports format errors this way
+    except RuntimeError as err:  # soundfile.LibsndfileError: unknown format, corrupt data
         raise AudioError(f"{path}: cannot decode the audio ({err}); "
                          "is it a corrupt file or a format libsndfile does not read?") from err
     return data, float(rate)
@@ -115,23 +117,35 @@ def load_audio(path: str | Path, sr: int = ANALYSIS_SR, *, backend: Backend = "a
 def to_mono(samples: np.ndarray, *, source: str = "samples") -> np.ndarray:
     """(n,) or (n, channels) samples -> (n,) float32 by the mean over channels.
 
-    Raises AudioError for other shapes and for NaN or infinite samples.
+    Float samples are taken as they are (full scale is 1.0); integer PCM is scaled by
+    its type's full scale (int16: 32768). Raises AudioError for other shapes or types,
+    for a (channels, n) array (more than MAX_CHANNELS channels), for samples beyond
+    +-MAX_PEAK (integer PCM passed as float) and for NaN or infinite samples.
     """
     a = np.asarray(samples)
-    if a.ndim == 2:
-        a = a.astype(np.float32, copy=False) @ np.full(a.shape[1], 1.0 / a.shape[1], dtype=np.float32) \
-            if a.shape[1] > 1 else a[:, 0]
-    elif a.ndim != 1:
-        raise AudioError(f"{source}: samples must have shape (n,) or (n, channels), got {a.shape}")
-    if not np.issubdtype(a.dtype, np.number):
+    if a.dtype.kind not in "fiu":
         raise AudioError(f"{source}: samples must be numbers, got dtype {a.dtype}")
-    a = a.astype(np.float32, copy=False)
-    finite = np.isfinite(a)
+    if a.ndim not in (1, 2):
+        raise AudioError(f"{source}: samples must have shape (n,) or (n, channels), got {a.shape}")
+    if a.ndim == 2 and a.shape[1] > MAX_CHANNELS:
+        raise AudioError(f"{source}: samples of shape {a.shape} would have {a.shape[1]} channels; "
+                         "give them as (n, channels), e.g. transpose a (channels, n) array")
+    scale = 1.0 if a.dtype.kind == "f" else 1.0 / (np.iinfo(a.dtype).max + 1.0)
+    if a.ndim == 2 and a.shape[1] > 1:
+        mono = a.astype(np.float32, copy=False) @ np.full(a.shape[1], scale / a.shape[1], dtype=np.float32)
+    else:
+        mono = a.reshape(-1).astype(np.float32) * np.float32(scale) if scale != 1.0 else \
+            a.reshape(-1).astype(np.float32, copy=False)
+    finite = np.isfinite(mono)
     if not finite.all():
         bad = np.flatnonzero(~finite)
         raise AudioError(f"{source}: {bad.size} samples are NaN or infinite (first at sample {bad[0]}); "
                          "the audio is damaged or was decoded wrongly: re-export it")
-    return a
+    peak = float(np.abs(mono).max(initial=0.0))
+    if peak > MAX_PEAK:
+        raise AudioError(f"{source}: samples reach {peak:g}, far beyond full scale 1.0; "
+                         "give float samples in [-1, 1] (integer PCM converted without scaling?)")
+    return mono
 
 
 def _ratio(sr_in: float, sr_out: float) -> tuple[int, int]:
