@@ -143,6 +143,8 @@ def test_frame_rates_give_the_same_beat_times(reference):
     feats24 = extract_features(y, SR, fps=24)
     np.testing.assert_allclose(feats24.beat_times, feats30.beat_times)
     np.testing.assert_array_equal(feats24.beats, np.unique(np.rint(feats30.beat_times * 24).astype(int)))
+    assert feats30.downbeats.size > 0
+    np.testing.assert_allclose(feats24.downbeats / 24, feats30.downbeats / 30, atol=0.5 / 24 + 0.5 / 30)
 
 
 def test_input_rate_and_channels_do_not_change_the_features(reference):

@@ -29,11 +29,13 @@ Pipeline (numpy only; each step states which librosa 0.11 function it reproduces
    (tightness 100) (core/beats.py); when the off-beats are as strong as the beats and
    twice the tempo is at most 210 BPM, the tempo is doubled and the beats tracked again
    (librosa's prior halves fast music). Beat times are rounded to the nearest fps frame.
-5. Our additions: bass onset (onset envelope of the mel bands centred below 200 Hz:
+5. Our additions: bass onset (onset envelope of the mel bands peaking below 200 Hz:
    kick drums), spectral flux (positive mel-power change relative to the two frames'
    total power, in [0, 1): hit size independent of loudness), beat phase and bar phase
-   as sin/cos of 2 pi * position, downbeat one-hot (beat phase in a 4-beat bar chosen
-   by core.beats.downbeat_phase: bass accent plus chroma change; see its limits).
+   as sin/cos of 2 pi * position, downbeat one-hot. Which beat of a 4-beat bar is the
+   downbeat is chosen by core.beats.downbeat_phase (bass onset plus chroma change at
+   the beats, both from the hop-512 spectra, so it does not depend on fps either;
+   see its limits: an honest heuristic assuming a steady 4/4).
 
 Column conventions
 - onset_env, bass_onset: mean positive dB rise per band per frame (>= 0).
@@ -50,6 +52,7 @@ Silence gives zero onset/energy/chroma/flux columns, no beats, tempo 0.0, no NaN
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -99,21 +102,17 @@ class MusicFeatures:
         return self.matrix[:, _COL[name]]
 
 
-def _spectra(padded: np.ndarray, centres: np.ndarray, want_chroma: bool):
-    """Mel power (T, 128), and if asked chroma power (T, 12) and RMS (T,), in frame chunks.
-
-    padded: the signal from pad_centred; centres: (T,) frame centres in the signal."""
-    bank = mel_filterbank(ANALYSIS_SR, N_FFT, N_MELS)  # (128, 1025)
-    if want_chroma:
-        bank = np.concatenate([bank, chroma_filterbank(ANALYSIS_SR, N_FFT)])  # (140, 1025)
-    bank_t = np.ascontiguousarray(bank.T)  # (1025, B): one matrix product for both banks
-    banded = np.empty((centres.size, bank.shape[0]), dtype=np.float32)
+def _spectra(padded: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mel power (T, 128), chroma power (T, 12) and RMS (T,) of the frames centred on
+    centres (T,) in the signal held by padded (from pad_centred), in chunks of frames."""
+    bank_t = np.ascontiguousarray(np.concatenate(
+        [mel_filterbank(ANALYSIS_SR, N_FFT, N_MELS), chroma_filterbank(ANALYSIS_SR, N_FFT)]).T)  # (1025, 140)
+    banded = np.empty((centres.size, bank_t.shape[1]), dtype=np.float32)
     energy = np.empty(centres.size, dtype=np.float32)
     for s in range(0, centres.size, _FRAME_CHUNK):
         chunk = frames(padded, centres[s:s + _FRAME_CHUNK], N_FFT)  # (C, 2048)
-        banded[s:s + _FRAME_CHUNK] = power_spectrum(chunk) @ bank_t  # (C, B)
-        if want_chroma:
-            energy[s:s + _FRAME_CHUNK] = rms(chunk)
+        banded[s:s + _FRAME_CHUNK] = power_spectrum(chunk) @ bank_t  # (C, 140): both banks in one product
+        energy[s:s + _FRAME_CHUNK] = rms(chunk)
     return banded[:, :N_MELS], banded[:, N_MELS:], energy
 
 
@@ -141,14 +140,13 @@ def extract_features(samples: np.ndarray, sr: float, fps: float = 30.0, *, sourc
     hop = ANALYSIS_SR / fps
 
     padded = pad_centred(y, N_FFT)
-    mel, chroma_power, energy = _spectra(padded, centres, want_chroma=True)
+    mel, chroma_power, energy = _spectra(padded, centres)
     mel_db = power_to_db(mel)  # (T, 128)
     onset = onset_strength(mel_db, N_FFT, hop)
-    n_bass = int(np.count_nonzero(_mel_centres() < BASS_MAX_HZ))
-    bass = onset_strength(mel_db[:, :n_bass], N_FFT, hop)
+    bass = onset_strength(mel_db[:, :_n_bass_bands()], N_FFT, hop)
     chroma = normalize_max(chroma_power)
 
-    tempo, beat_times = _track_beats(padded, n)
+    tempo, beat_times, bar_start = _track_beats(padded, n)
     beats = np.unique(np.clip(np.rint(beat_times * fps).astype(np.int64), 0, n_frames - 1))
 
     matrix = np.zeros((n_frames, len(FEATURE_COLUMNS)), dtype=np.float32)
@@ -161,28 +159,34 @@ def extract_features(samples: np.ndarray, sr: float, fps: float = 30.0, *, sourc
     matrix[:, _COL["bass_onset"]] = bass
     matrix[:, _COL["spectral_flux"]] = _relative_flux(mel, N_FFT, hop)
 
-    downbeats = _fill_phases(matrix, beat_times, fps, bass, chroma)
+    downbeats = _fill_phases(matrix, beat_times, bar_start, fps)
     return MusicFeatures(matrix=matrix, fps=fps, tempo=float(tempo), beats=beats, beat_times=beat_times,
                          downbeats=downbeats)
 
 
-def _track_beats(padded: np.ndarray, n: int) -> tuple[float, np.ndarray]:
-    """(tempo in BPM, beat times (K,) in s) of the n-sample signal in padded (pad_centred),
-    from the onset envelope at hop 512, whatever the fps. Tempo 0.0 when there is no beat."""
+def _track_beats(padded: np.ndarray, n: int) -> tuple[float, np.ndarray, int]:
+    """Beats of the n-sample signal in padded (pad_centred) from spectra at hop 512,
+    whatever the fps: (tempo in BPM, 0.0 without beats; beat times (K,) in s; index of
+    the first downbeat among the beats, in [0, METER))."""
     centres = np.arange(1 + n // BEAT_HOP, dtype=np.int64) * BEAT_HOP
-    env = onset_strength(power_to_db(_spectra(padded, centres, want_chroma=False)[0]), N_FFT, BEAT_HOP,
-                         aggregate="median")
+    mel, chroma_power, _ = _spectra(padded, centres)
+    mel_db = power_to_db(mel)
+    env = onset_strength(mel_db, N_FFT, BEAT_HOP, aggregate="median")
     frame_rate = ANALYSIS_SR / BEAT_HOP
     tempo = estimate_tempo(env, ANALYSIS_SR, BEAT_HOP)
-    frames_ = track_beats(env, frame_rate, tempo)
-    if prefer_double_tempo(env, frames_, tempo):
+    beat_frames = track_beats(env, frame_rate, tempo)
+    if prefer_double_tempo(env, beat_frames, tempo):
         tempo *= 2
-        frames_ = track_beats(env, frame_rate, tempo)
-    return (tempo if frames_.size else 0.0), frames_ / frame_rate
+        beat_frames = track_beats(env, frame_rate, tempo)
+    if beat_frames.size == 0:
+        return 0.0, beat_frames / frame_rate, 0
+    bass = onset_strength(mel_db[:, :_n_bass_bands()], N_FFT, BEAT_HOP)
+    bar_start = downbeat_phase(peak_near(bass, beat_frames), _chroma_change(normalize_max(chroma_power), beat_frames),
+                               METER)
+    return tempo, beat_frames / frame_rate, bar_start
 
 
-def _fill_phases(matrix: np.ndarray, beat_times: np.ndarray, fps: float, bass: np.ndarray,
-                 chroma: np.ndarray) -> np.ndarray:
+def _fill_phases(matrix: np.ndarray, beat_times: np.ndarray, bar_start: int, fps: float) -> np.ndarray:
     """Write the beat-phase, bar-phase and downbeat columns of (T, F) matrix in place;
     return the downbeat frames (D,). Columns stay 0 where they cannot be estimated."""
     n_frames = matrix.shape[0]
@@ -194,19 +198,19 @@ def _fill_phases(matrix: np.ndarray, beat_times: np.ndarray, fps: float, bass: n
     if beat_times.size < 2 * METER:
         return np.zeros(0, dtype=np.int64)
     at_beat = np.clip(np.rint(beat_times * fps).astype(np.int64), 0, n_frames - 1)
-    phase = downbeat_phase(peak_near(bass, at_beat), _chroma_change(chroma, at_beat), METER)
-    downbeats = np.unique(at_beat[phase::METER])
-    bar = (beat_pos - phase) / METER
+    downbeats = np.unique(at_beat[bar_start::METER])
+    bar = (beat_pos - bar_start) / METER
     matrix[downbeats, _COL["downbeat"]] = 1.0
     matrix[:, _COL["bar_phase_sin"]] = np.sin(2 * np.pi * bar)
     matrix[:, _COL["bar_phase_cos"]] = np.cos(2 * np.pi * bar)
     return downbeats
 
 
-def _mel_centres() -> np.ndarray:
-    """(128,) centre frequencies in Hz of the mel bands (the peak bin of each filter)."""
-    fb = mel_filterbank(ANALYSIS_SR, N_FFT, N_MELS)
-    return np.argmax(fb, axis=1) * (ANALYSIS_SR / N_FFT)
+@lru_cache(maxsize=1)
+def _n_bass_bands() -> int:
+    """How many of the lowest mel bands peak below BASS_MAX_HZ (kick drums, bass)."""
+    peaks_hz = np.argmax(mel_filterbank(ANALYSIS_SR, N_FFT, N_MELS), axis=1) * (ANALYSIS_SR / N_FFT)
+    return int(np.count_nonzero(peaks_hz < BASS_MAX_HZ))
 
 
 def _relative_flux(mel: np.ndarray, n_fft: int, hop: float) -> np.ndarray:
