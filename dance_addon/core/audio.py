@@ -32,7 +32,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
-Decoder = Callable[[Path], "tuple[np.ndarray, float]"]
+Decoder = Callable[[Path], tuple[np.ndarray, float]]
 Backend = Literal["auto", "soundfile", "aud"]
 
 ANALYSIS_SR = 22050  # Hz: the rate every feature is computed at (librosa's default)
@@ -185,8 +185,9 @@ def resample(samples: np.ndarray, sr_in: float, sr_out: float, *, source: str = 
 
     Output length: ceil(n * L / M) samples, where L / M is the rate ratio.
     """
-    if not (math.isfinite(sr_in) and sr_in > 0):
-        raise AudioError(f"{source}: the sample rate must be a positive number of Hz, got {sr_in}")
+    for rate in (sr_in, sr_out):
+        if not (math.isfinite(rate) and rate > 0):
+            raise AudioError(f"{source}: a sample rate must be a positive number of Hz, got {rate}")
     x = np.asarray(samples, dtype=np.float32)
     L, M = _ratio(sr_in, sr_out)
     if L == M:

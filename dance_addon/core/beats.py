@@ -9,8 +9,8 @@ compared (tests/test_music.py does):
 - `pick_onsets`: librosa.onset.onset_detect (envelope scaled to [0, 1], then
   librosa.util.peak_pick with its 30 ms / 100 ms windows and delta 0.07).
 - `estimate_tempo`: librosa.feature.tempo: windowed (8 s Hann) autocorrelation of
-  the onset envelope at every frame, each normalised by its maximum, averaged
-  over time, weighted by a log-normal prior (120 BPM, one octave std, nothing
+  the onset envelope at every 4th frame (librosa: every frame), each normalised by
+  its maximum, averaged over time, weighted by a log-normal prior (120 BPM, one octave std, nothing
   above 320 BPM), argmax.
 - `track_beats`: librosa.beat.beat_track's dynamic programme (Ellis 2007): onset
   envelope / its std, smoothed by a Gaussian of +-1 beat period, then each frame
@@ -25,6 +25,8 @@ Frame indices are ints; times in seconds; tempi in beats per minute (BPM).
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 _TINY32 = float(np.finfo(np.float32).tiny)
@@ -33,7 +35,8 @@ OCTAVE_RATIO = 0.9
 _TEMPO_STRIDE = 4  # tempogram frames averaged: every 4th (librosa: every frame); see estimate_tempo
 
 
-def onset_strength(db: np.ndarray, n_fft: int, hop: float, aggregate: str = "mean") -> np.ndarray:
+def onset_strength(db: np.ndarray, n_fft: int, hop: float,
+                   aggregate: Literal["mean", "median"] = "mean") -> np.ndarray:
     """(T, B) dB spectrogram -> (T,) float32 onset strength ('mean' or 'median' over bands)."""
     n_frames = db.shape[0]
     env = np.zeros(n_frames, dtype=np.float32)
@@ -74,8 +77,8 @@ def peak_pick(x: np.ndarray, pre_max: int, post_max: int, pre_avg: int, post_avg
 def pick_onsets(env: np.ndarray, sr: float, hop: float) -> np.ndarray:
     """Onset frames of an onset envelope with frames every hop samples at sr Hz
     (librosa.onset.onset_detect: 30 ms max window, 100 ms mean windows, delta 0.07)."""
-    x = env.astype(np.float64) - env.min(initial=0.0)
-    x /= x.max(initial=0.0) + _TINY32
+    x = env.astype(np.float64) - env.min()
+    x /= x.max() + _TINY32
     if not x.any():
         return np.zeros(0, dtype=np.int64)
     return peak_pick(x, pre_max=int(0.03 * sr // hop), post_max=int(0.0 * sr // hop + 1),
@@ -123,7 +126,7 @@ def estimate_tempo(env: np.ndarray, sr: int, hop: int, start_bpm: float = 120.0,
     padded = np.pad(env.astype(np.float64), win // 2, mode="linear_ramp", end_values=0)
     frames = np.lib.stride_tricks.sliding_window_view(padded, win)[:n:_TEMPO_STRIDE]  # (T / stride, win)
     window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(win) / win)
-    ac = _autocorrelate(frames * window)  # (T, win)
+    ac = _autocorrelate(frames * window)  # (T / stride, win)
     peak = np.abs(ac).max(axis=1, keepdims=True)
     ac /= np.where(peak < np.finfo(np.float64).tiny, 1.0, peak)
     tg = ac.mean(axis=0)  # (win,)
