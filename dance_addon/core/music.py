@@ -81,7 +81,7 @@ FEATURE_COLUMNS: tuple[str, ...] = (
        "beat_phase_sin", "beat_phase_cos", "downbeat", "bar_phase_sin", "bar_phase_cos")
 )
 _COL = {name: i for i, name in enumerate(FEATURE_COLUMNS)}
-_FRAME_CHUNK = 2048  # STFT frames per batch (bounds memory for long tracks)
+_FRAME_CHUNK = 512  # STFT frames per batch (bounds memory for long tracks)
 
 
 @dataclass(frozen=True)

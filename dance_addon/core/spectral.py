@@ -49,8 +49,8 @@ def hann(n: int) -> np.ndarray:
 
 def power_spectrum(frames_: np.ndarray) -> np.ndarray:
     """(T, n_fft) frames -> (T, n_fft // 2 + 1) float32 power of the Hann-windowed rfft."""
-    windowed = frames_.astype(np.float64)  # numpy's FFT works in float64 whatever the input
-    windowed *= hann(frames_.shape[1])
+    # numpy's FFT works in float64 whatever the input: window straight into float64.
+    windowed = np.multiply(frames_, hann(frames_.shape[1]), dtype=np.float64)  # (T, n_fft)
     spec = np.fft.rfft(windowed, axis=1)  # (T, n_fft // 2 + 1) complex128
     power = np.square(spec.real, dtype=np.float32)
     power += np.square(spec.imag, dtype=np.float32)
