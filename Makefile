@@ -17,6 +17,10 @@ $(STAMP): requirements.txt
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Timings of the hot paths against their references (benchmarks/bench_*.py), one table.
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
 # Per-bone check of the mocap importer against the source BVH files in ../shared/data.
 mocap-report: $(STAMP)
 	$(PY) -m training.mocap.report
