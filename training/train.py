@@ -195,8 +195,10 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
     step = 0
     if resume:
         ck = torch.load(ckpt_path, weights_only=False)
-        if ck["model_config"] != model_cfg.to_dict() or ck["train_config"] != asdict(cfg):
-            raise ValueError(f"{ckpt_path} was written with other configs; resume with the same ones")
+        same_train = {**ck["train_config"], "steps": cfg.steps} == asdict(cfg)  # steps may grow
+        if ck["model_config"] != model_cfg.to_dict() or not same_train:
+            raise ValueError(f"{ckpt_path} was written with other configs; resume with the same ones "
+                             f"(only the number of steps may change)")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         step = ck["step"]
