@@ -13,9 +13,10 @@ import torch
 
 from dance_addon.core.generator import Cancelled, ModelError, load_model
 from dance_addon.core.skeleton import JOINT_NAMES, MOTION_DIM
-from training.export import export_model
+from training.export import export_checkpoint, export_model
 from training.model import DanceGenerator, GeneratorConfig, MusicCoderConfig
-from training.train import NormStats, PairedWindows, TrainConfig, load_pairs, self_fed_mask, train
+from training.train import (NormStats, PairedWindows, TrainConfig, load_pairs, self_fed_mask, train,
+                            window_loss)
 
 F = 8
 VERSION = "test-features-1"
@@ -91,6 +92,26 @@ def test_auto_conditioning_schedule_ramps():
 
 # ------------------------------------------------------------------------------- training
 
+def test_window_loss_equals_a_plain_step_by_step_rollout():
+    """The trainer batches runs of ground-truth inputs; a naive frame-by-frame loop agrees."""
+    torch.manual_seed(0)
+    model = DanceGenerator(TINY).eval()
+    cfg = TrainConfig(gt_frames=3, self_frames=2, ramp_steps=0, input_noise_std=0.1, velocity_weight=0.5)
+    motion, music = torch.randn(2, 16, MOTION_DIM), torch.randn(2, 16, F)
+    with torch.no_grad():
+        got = window_loss(model, motion, music, 0, cfg, torch.Generator().manual_seed(5))
+        noise = torch.randn(2, 15, MOTION_DIM, generator=torch.Generator().manual_seed(5)) * 0.1
+        code = model.code_music(music)
+        state, prev, preds = None, motion[:, 0], []
+        for t in range(1, 16):
+            fed = prev if (t - 1) % 5 >= 3 else motion[:, t - 1]
+            prev, state = model.step(fed + noise[:, t - 1], code[:, t], state)
+            preds.append(prev)
+        pred, target = torch.stack(preds, 1), motion[:, 1:]
+        want = ((pred - target) ** 2).mean() + 0.5 * ((pred.diff(dim=1) - target.diff(dim=1)) ** 2).mean()
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 def _data(seed: int = 0) -> PairedWindows:
     rng = np.random.default_rng(seed)
     motions = [np.sin(np.arange(n)[:, None] / 7 + rng.uniform(0, 6, MOTION_DIM)) for n in (80, 60)]
@@ -101,7 +122,8 @@ def _data(seed: int = 0) -> PairedWindows:
 def _train(out: Path, steps: int, seed: int = 0, resume: bool = False) -> dict[str, torch.Tensor]:
     cfg = TrainConfig(window=12, batch_size=3, steps=steps, ramp_steps=2, gt_frames=2, self_frames=2,
                       seed=seed, log_every=1, checkpoint_every=100)
-    ckpt = train(_data(), TINY, cfg, out, resume=resume, progress=False)
+    ckpt = train(_data(), TINY, cfg, out, fps=30.0, features_version=VERSION, feature_columns=COLUMNS,
+                 resume=resume, progress=False)
     return torch.load(ckpt, weights_only=False)["model"]
 
 
@@ -118,15 +140,27 @@ def test_training_is_deterministic_and_resumes_exactly(tmp_path):
     assert [r["step"] for r in log] == [1, 2, 3, 4] and all(np.isfinite(r["loss"]) for r in log)
     args = json.loads((tmp_path / "r" / "args.json").read_text())
     assert args["resume"] and GeneratorConfig.from_dict(args["model_config"]) == TINY
+    # the checkpoint alone makes a model the add-on loads
+    folder = export_checkpoint(tmp_path / "r" / "checkpoint.pt", tmp_path / "model", licence="MIT",
+                               model_version="t", precision="int8").parent
+    dm = load_model(folder, features_version=VERSION, feature_columns=COLUMNS)
+    assert dm.start_poses.shape == (32, MOTION_DIM) and dm.noise_std == 0.05
+    assert dm.generate(_song(40)).shape == (40, 20, 3)
 
 
 def test_load_pairs_reads_the_documented_format(tmp_path):
     rv = np.random.default_rng(0).normal(size=(40, 20, 3))
-    np.savez(tmp_path / "take1.npz", rotvecs=rv, music=_song(40), fps=30.0)
+    np.savez(tmp_path / "take1.npz", rotvecs=rv, music=_song(40), fps=30.0, features_version=VERSION,
+             feature_columns=np.array(COLUMNS))
     (tmp_path / "take1.json").write_text(json.dumps({"source": "synthetic", "licence": "CC0"}))
-    motions, musics, prov = load_pairs(tmp_path)
-    assert motions[0].shape == (40, 60) and np.array_equal(motions[0][:, 3:6], rv[:, 1])
-    assert musics[0].shape == (40, F) and prov == [{"file": "take1.npz", "source": "synthetic", "licence": "CC0"}]
+    pairs = load_pairs(tmp_path)
+    assert pairs.motions[0].shape == (40, 60) and np.array_equal(pairs.motions[0][:, 3:6], rv[:, 1])
+    assert pairs.musics[0].shape == (40, F) and pairs.feature_columns == COLUMNS and pairs.fps == 30.0
+    assert pairs.provenance == [{"file": "take1.npz", "source": "synthetic", "licence": "CC0"}]
+    np.savez(tmp_path / "take2.npz", rotvecs=rv, music=_song(40), fps=60.0, features_version=VERSION,
+             feature_columns=np.array(COLUMNS))
+    with pytest.raises(ValueError, match="mix frame rates"):
+        load_pairs(tmp_path)
 
 
 # ------------------------------------------------------------------------------- export parity

@@ -27,6 +27,7 @@ checks it against PyTorch's own `nn.LSTM`.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import tempfile
@@ -40,6 +41,7 @@ from torch import nn
 from dance_addon.core.generator import FORMAT_VERSION, MANIFEST, METADATA_KEY
 from dance_addon.core.skeleton import JOINT_NAMES
 from training.model import DanceGenerator
+from training.train import load_checkpoint
 
 OPSET = 17
 
@@ -196,3 +198,32 @@ def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_v
     manifest = out_dir / MANIFEST
     manifest.write_text(json.dumps({**meta, "files": files, "sha256": sha}, indent=1))
     return manifest
+
+
+def export_checkpoint(checkpoint: Path, out_dir: Path, *, licence: str, model_version: str,
+                      precision: str = "int8") -> Path:
+    """Export a `training/train.py` checkpoint: everything but the licence and version comes
+    from it (statistics, features, start poses, feedback noise = the training input noise)."""
+    model, ck = load_checkpoint(checkpoint)
+    provenance = {**ck["provenance"], "checkpoint": Path(checkpoint).name, "training_step": ck["step"],
+                  "train_config": ck["train_config"]}
+    return export_model(model, out_dir, fps=ck["fps"], features_version=ck["features_version"],
+                        feature_columns=ck["feature_columns"], norm=ck["norm"], start_poses=ck["start_poses"],
+                        feedback_noise_std=ck["train_config"]["input_noise_std"], provenance=provenance,
+                        licence=licence, model_version=model_version, precision=precision)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="Export a training checkpoint to the add-on's model folder.")
+    p.add_argument("checkpoint", type=Path, help="checkpoint.pt written by training/train.py")
+    p.add_argument("out", type=Path, help="model folder to write (model.json, music_coder.onnx, step.onnx)")
+    p.add_argument("--licence", required=True, help="licence of the weights (follows the training data's)")
+    p.add_argument("--model-version", required=True)
+    p.add_argument("--precision", choices=("int8", "float32"), default="int8")
+    a = p.parse_args(argv)
+    print(export_checkpoint(a.checkpoint, a.out, licence=a.licence, model_version=a.model_version,
+                            precision=a.precision))
+
+
+if __name__ == "__main__":
+    main()

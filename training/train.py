@@ -15,13 +15,15 @@ Loss: mean squared error of the normalised motion, plus `velocity_weight` x the 
 of the frame-to-frame differences.
 
 Outputs in `out_dir`: `checkpoint.pt` (model + optimizer + both configs as dicts + the
-normalisation statistics + step + every RNG state), `loss.jsonl` (one line per logged step),
-`args.json` (the run's configs, written at start).
+normalisation statistics + the music features' version and columns + start poses + step +
+every RNG state: `training/export.py` makes the add-on's model from it alone), `loss.jsonl`
+(one line per logged step), `args.json` (the run's configs, written at start).
 
 Paired training data on disk (`load_pairs`): a folder of `<name>.npz` files, one per
 recording, each with `rotvecs` (T, 20, 3) float radians in `dance_addon.core.skeleton`
 order, `music` (T, F) float features at the same frame rate (`dance_addon.core.music`),
-`fps` (scalar); and beside each a `<name>.json` provenance record (source, licence, ...).
+`fps` (scalar), `features_version` (string) and `feature_columns` (F strings); and beside
+each a `<name>.json` provenance record (source, licence, ...).
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ import json
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -51,7 +53,8 @@ class TrainConfig:
     gt_frames: int = 5                  # auto-conditioning: ground-truth frames per cycle ...
     self_frames: int = 5                # ... then this many self-fed frames (at full ramp)
     ramp_steps: int = 10_000            # steps over which self_frames ramps up from 0
-    input_noise_std: float = 0.05       # noise on fed-back motion, normalised units
+    input_noise_std: float = 0.05       # noise on fed-back motion, normalised units (also the runtime's)
+    start_poses: int = 32               # training frames kept for the runtime's seeded first frame
     velocity_weight: float = 1.0
     seed: int = 0
     log_every: int = 10
@@ -132,24 +135,46 @@ class PairedWindows:
             mu.append(self.musics[r][start:start + window])
         return torch.stack(mo), torch.stack(mu)
 
+    def sample_frames(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        """n normalised motion frames drawn at random from all recordings -> (n, 60)."""
+        frames = torch.cat(self.motions)                                 # (sum T, 60)
+        return frames[torch.randint(0, len(frames), (n,), generator=gen)]
 
-def load_pairs(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray], list[dict[str, Any]]]:
+
+@dataclass
+class Pairs:
+    """Paired training data read by `load_pairs`."""
+    motions: list[np.ndarray]           # (T_i, 60) rotation vectors, radians
+    musics: list[np.ndarray]            # (T_i, F) music features
+    fps: float
+    features_version: str
+    feature_columns: tuple[str, ...]
+    provenance: list[dict[str, Any]]    # one record per recording
+
+
+def load_pairs(folder: Path) -> Pairs:
     """Read every `<name>.npz` (+ `<name>.json` provenance) in `folder`, see the module doc.
-    -> motions [(T, 60)], musics [(T, F)], provenance records."""
+    All files must share fps and music features (version and columns)."""
     files = sorted(Path(folder).glob("*.npz"))
     if not files:
         raise FileNotFoundError(f"no .npz training pairs in {folder}")
-    motions, musics, prov = [], [], []
+    motions, musics, prov, kinds = [], [], [], set()
     for f in files:
         with np.load(f) as z:
             rv, mu = z["rotvecs"], z["music"]
-        if rv.shape[1:] != (NUM_JOINTS, 3) or mu.shape[0] != rv.shape[0]:
+            kinds.add((float(z["fps"]), str(z["features_version"]), tuple(str(c) for c in z["feature_columns"])))
+        if rv.shape[1:] != (NUM_JOINTS, 3) or mu.shape[0] != rv.shape[0] or mu.ndim != 2:
             raise ValueError(f"{f}: rotvecs {rv.shape} / music {mu.shape}: expected (T, 20, 3) and (T, F)")
         motions.append(rv.reshape(len(rv), MOTION_DIM))
         musics.append(mu)
         side = f.with_suffix(".json")
         prov.append({"file": f.name, **(json.loads(side.read_text()) if side.exists() else {})})
-    return motions, musics, prov
+    if len(kinds) != 1:
+        raise ValueError(f"the pairs in {folder} mix frame rates or music features: {sorted(kinds)}")
+    (fps, version, columns), = kinds
+    if len(columns) != musics[0].shape[1]:
+        raise ValueError(f"{files[0]}: {len(columns)} feature columns but music has {musics[0].shape[1]}")
+    return Pairs(motions, musics, fps, version, columns, prov)
 
 
 # ---------------------------------------------------------------------------------- training
@@ -164,15 +189,28 @@ def _seed_everything(seed: int) -> torch.Generator:
 
 def window_loss(model: DanceGenerator, motion: torch.Tensor, music: torch.Tensor, step: int,
                 cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
-    """Auto-conditioned loss over one batch of windows: motion (B, L, 60), music (B, L, F)."""
+    """Auto-conditioned loss over one batch of windows: motion (B, L, 60), music (B, L, F).
+
+    Frame t (1..L-1) is predicted from the fed-back frame t-1 and the music code of frame t.
+    Runs of ground-truth inputs go through the network in one call (teacher forcing);
+    self-fed frames one step at a time, each from the previous prediction."""
     code = model.code_music(music)                                       # (B, L, 60)
     mask = self_fed_mask(motion.shape[1], step, cfg)
     noise = torch.randn(motion[:, :-1].shape, generator=gen) * cfg.input_noise_std  # (B, L-1, 60)
-    state, prev, preds = None, motion[:, 0], []
-    for t in range(1, motion.shape[1]):
-        fed = (prev if mask[t - 1] else motion[:, t - 1]) + noise[:, t - 1]  # (B, 60)
-        prev, state = model.step(fed, code[:, t], state)                 # (B, 60)
-        preds.append(prev)
+    state, preds, i = None, [], 0
+    while i < len(mask):
+        j = i
+        while j < len(mask) and mask[j] == mask[i]:
+            j += 1
+        if not mask[i]:                                                  # ground truth for inputs i..j-1
+            y, state = model(motion[:, i:j] + noise[:, i:j], code[:, i + 1:j + 1], state)  # (B, j-i, 60)
+            preds.extend(y.unbind(1))
+        else:
+            for k in range(i, j):                                        # own output fed back
+                prev = preds[-1] if preds else motion[:, 0]
+                y, state = model.step(prev + noise[:, k], code[:, k + 1], state)  # (B, 60)
+                preds.append(y)
+        i = j
     pred = torch.stack(preds, dim=1)                                     # (B, L-1, 60)
     target = motion[:, 1:]
     loss = torch.mean((pred - target) ** 2)
@@ -181,9 +219,13 @@ def window_loss(model: DanceGenerator, motion: torch.Tensor, music: torch.Tensor
     return loss
 
 
-def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out_dir: Path,
-          resume: bool = False, provenance: dict[str, Any] | None = None, progress: bool = True) -> Path:
-    """Train (or resume) and return the checkpoint path. Deterministic for `cfg.seed`."""
+def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out_dir: Path, *,
+          fps: float, features_version: str, feature_columns: Sequence[str], resume: bool = False,
+          provenance: dict[str, Any] | None = None, progress: bool = True) -> Path:
+    """Train (or resume) and return the checkpoint path. Deterministic for `cfg.seed`.
+
+    fps, features_version, feature_columns describe the data; they go into the checkpoint
+    (and from there into the exported model)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / "checkpoint.pt"
@@ -193,6 +235,7 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
     model = DanceGenerator(model_cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step = 0
+    start_poses = data.sample_frames(cfg.start_poses, gen)               # (K, 60) normalised
     if resume:
         ck = torch.load(ckpt_path, weights_only=False)
         same_train = {**ck["train_config"], "steps": cfg.steps} == asdict(cfg)  # steps may grow
@@ -202,6 +245,7 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         step = ck["step"]
+        start_poses = ck["start_poses"]
         gen.set_state(ck["rng"]["generator"])
         torch.set_rng_state(ck["rng"]["torch"])
         np.random.set_state(ck["rng"]["numpy"])
@@ -217,6 +261,8 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
             "model": model.state_dict(), "optimizer": opt.state_dict(),
             "model_config": model_cfg.to_dict(), "train_config": asdict(cfg),
             "norm": NormStats.to_dict(data.stats), "step": step, "provenance": provenance or {},
+            "fps": float(fps), "features_version": features_version, "feature_columns": list(feature_columns),
+            "start_poses": start_poses,
             "rng": {"generator": gen.get_state(), "torch": torch.get_rng_state(),
                     "numpy": np.random.get_state(), "python": random.getstate()},
         }, ckpt_path)
@@ -264,12 +310,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
     a = p.parse_args(argv)
-    motions, musics, prov = load_pairs(a.pairs)
-    stats = NormStats.compute(motions, musics)
-    data = PairedWindows(motions, musics, stats)
+    pairs = load_pairs(a.pairs)
+    data = PairedWindows(pairs.motions, pairs.musics, NormStats.compute(pairs.motions, pairs.musics))
     cfg = TrainConfig(steps=a.steps, batch_size=a.batch_size, window=a.window, lr=a.lr, seed=a.seed)
-    train(data, GeneratorConfig(music_dim=data.music_dim), cfg, a.out, resume=a.resume,
-          provenance={"pairs": str(a.pairs), "recordings": prov})
+    train(data, GeneratorConfig(music_dim=data.music_dim), cfg, a.out, fps=pairs.fps,
+          features_version=pairs.features_version, feature_columns=pairs.feature_columns, resume=a.resume,
+          provenance={"pairs": str(a.pairs), "recordings": pairs.provenance})
 
 
 if __name__ == "__main__":
