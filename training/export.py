@@ -31,6 +31,7 @@ import argparse
 import hashlib
 import json
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -38,7 +39,7 @@ import onnx
 import torch
 from torch import nn
 
-from dance_addon.core.generator import FORMAT_VERSION, MANIFEST, METADATA_KEY
+from dance_addon.core.generator import FORMAT_VERSION, MANIFEST, METADATA_KEY, STEP_INPUTS, STEP_OUTPUTS
 from dance_addon.core.skeleton import JOINT_NAMES
 from training.model import DanceGenerator
 from training.train import load_checkpoint
@@ -99,13 +100,19 @@ class _Coder(nn.Module):
         return self.coder(music)                                           # (1, T, 60)
 
 
+def _onnx_export(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, **kw: Any) -> None:
+    """The legacy TorchScript exporter (weights embedded in the one file), quietly."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)   # "legacy exporter": chosen on purpose
+        torch.onnx.export(module, args, str(path), dynamo=False, opset_version=OPSET, **kw)
+
+
 def export_music_coder(model: DanceGenerator, path: Path) -> None:
     """Write the music coder graph (dynamic T) to `path`, float32."""
     model = model.eval()
     example = torch.zeros(1, 64, model.cfg.music_dim)
-    torch.onnx.export(_Coder(model), (example,), str(path), dynamo=False, opset_version=OPSET,
-                      input_names=["music"], output_names=["music_code"],
-                      dynamic_axes={"music": {1: "T"}, "music_code": {1: "T"}})
+    _onnx_export(_Coder(model), (example,), path, input_names=["music"], output_names=["music_code"],
+                 dynamic_axes={"music": {1: "T"}, "music_code": {1: "T"}})
 
 
 def export_step(model: DanceGenerator, path: Path) -> None:
@@ -114,9 +121,7 @@ def export_step(model: DanceGenerator, path: Path) -> None:
     step = _UnrolledStep(model).eval()
     state = torch.zeros(cfg.lstm_layers, 1, cfg.lstm_hidden)
     args = (torch.zeros(1, cfg.motion_dim), torch.zeros(1, cfg.music_code_dim), state, state)
-    torch.onnx.export(step, args, str(path), dynamo=False, opset_version=OPSET,
-                      input_names=["prev_motion", "music_code", "h", "c"],
-                      output_names=["motion", "h_out", "c_out"])
+    _onnx_export(step, args, path, input_names=list(STEP_INPUTS), output_names=list(STEP_OUTPUTS))
 
 
 def quantize_step(src: Path, dst: Path) -> None:
@@ -127,6 +132,10 @@ def quantize_step(src: Path, dst: Path) -> None:
 
     quantize_dynamic(str(src), str(dst), op_types_to_quantize=["MatMul"], per_channel=True,
                      reduce_range=True, weight_type=QuantType.QInt8)
+
+
+def _tolist(a: Any) -> list:
+    return torch.as_tensor(a, dtype=torch.float64).tolist()
 
 
 def _sha256(path: Path) -> str:
@@ -157,7 +166,6 @@ def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_v
         raise ValueError(f"{len(feature_columns)} feature columns but the model takes music_dim={cfg.music_dim}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tolist = lambda a: torch.as_tensor(a, dtype=torch.float64).tolist()  # noqa: E731
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "model_version": model_version,
@@ -167,11 +175,11 @@ def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_v
         "music_dim": cfg.music_dim,
         "features_version": features_version,
         "feature_columns": list(feature_columns),
-        "motion_mean": tolist(norm["motion_mean"]),
-        "motion_std": tolist(norm["motion_std"]),
-        "music_mean": tolist(norm["music_mean"]),
-        "music_std": tolist(norm["music_std"]),
-        "start_poses": tolist(start_poses),
+        "motion_mean": _tolist(norm["motion_mean"]),
+        "motion_std": _tolist(norm["motion_std"]),
+        "music_mean": _tolist(norm["music_mean"]),
+        "music_std": _tolist(norm["music_std"]),
+        "start_poses": _tolist(start_poses),
         "feedback_noise_std": float(feedback_noise_std),
         "lstm_layers": cfg.lstm_layers,
         "lstm_hidden": cfg.lstm_hidden,

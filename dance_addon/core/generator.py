@@ -104,6 +104,7 @@ class DanceModel:
         noise_scale: multiplies the model's feedback noise std (0: only the start pose varies).
         progress: called as progress(done, total) every `progress_every` frames and at the end;
         if it returns False, generation stops and `Cancelled` is raised (nothing is returned).
+        Raises ValueError for music of the wrong shape or with NaN / infinite values.
         """
         codes = self.code_music(music)                                   # (T, 60)
         total = len(codes)
@@ -162,6 +163,8 @@ def load_model(path: str | Path, features_version: str | None = None,
     """Load and validate a model folder (or its model.json). Raises `ModelError` saying what is
     wrong when the folder is missing, corrupt, for another skeleton, or made for other music
     features than `features_version` / `feature_columns` (when given)."""
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
     path = Path(path)
     folder = path.parent if path.name == MANIFEST else path
     manifest = folder / MANIFEST
