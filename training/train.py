@@ -71,6 +71,8 @@ def self_fed_frames(step: int, cfg: TrainConfig) -> int:
 def self_fed_mask(window: int, step: int, cfg: TrainConfig) -> list[bool]:
     """For each of the window's input positions 1..window-1, whether the fed-back frame is the
     network's own output (True) or the ground truth (False)."""
+    if cfg.gt_frames < 1:
+        raise ValueError(f"TrainConfig.gt_frames must be at least 1 (each cycle starts from ground truth), got {cfg.gt_frames}")
     n_self = self_fed_frames(step, cfg)
     period = cfg.gt_frames + n_self
     return [(i % period) >= cfg.gt_frames for i in range(window - 1)]
@@ -180,6 +182,7 @@ def load_pairs(folder: Path) -> Pairs:
 # ---------------------------------------------------------------------------------- training
 
 def _seed_everything(seed: int) -> torch.Generator:
+    """Seed every RNG and switch torch to deterministic kernels (process-wide); -> the data RNG."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
