@@ -1,0 +1,168 @@
+"""Per-frame cost of the paper-size generator step: torch eager vs onnxruntime float32 vs
+onnxruntime 8-bit, at 1 and 2 threads; and how far the 8-bit motion strays from float32.
+
+A randomly initialised paper-size model (seed 0) stands in for the trained one unless a
+checkpoint is given: the cost does not depend on the weights' values, but the 8-bit quality
+figures mean more on trained weights. Each timing is `RUNS` runs of `STEPS` autoregressive
+frames (`TORCH_RUNS` for slow torch eager); min and median per frame are reported. The
+onnxruntime figures go through `DanceModel.generate` (the add-on's own loop: music coding of
+the 300 frames included, ~1 ms in all), so they include the per-call overhead the add-on pays.
+A half-width LSTM (512 units) row shows what a smaller model would cost.
+
+Run: `python -m benchmarks.bench_inference [--checkpoint out/checkpoint.pt]`
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from dance_addon.core.generator import DanceModel, load_model
+from dance_addon.core.rotations import quat_conjugate, quat_multiply, quat_to_rotvec, rotvec_to_quat
+from dance_addon.core.skeleton import MOTION_DIM
+from training.export import export_model
+from training.model import DanceGenerator, GeneratorConfig, count_step_macs
+from training.train import load_checkpoint
+
+F = 32                 # music feature columns (any value: the music coder is not timed)
+STEPS = 300
+RUNS = 5
+TORCH_RUNS = 3
+THREADS = (1, 2)
+SONG_FRAMES = 5400     # 3 minutes at 30 fps
+
+
+def _times(fn: Callable[[], None], runs: int = RUNS) -> list[float]:
+    fn()                                                     # warm-up
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def _row(what: str, threads: int, times: list[float], frames: int, ref_ms: float | None = None) -> dict[str, Any]:
+    ms = [t / frames * 1e3 for t in times]
+    med = statistics.median(ms)
+    return {"what": what, "threads": threads, "min_ms_per_frame": round(min(ms), 3),
+            "median_ms_per_frame": round(med, 3),
+            "comparison": "torch eager median / this median" if ref_ms else "",
+            "ratio": round(ref_ms / med, 2) if ref_ms else None}
+
+
+def _torch_steps(model: DanceGenerator, codes: torch.Tensor, start: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        prev, state, out = start[None], None, []
+        for t in range(len(codes)):
+            prev, state = model.step(prev, codes[t][None], state)
+            out.append(prev[0])
+    return torch.stack(out).numpy()                          # (T, 60) normalised
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-frame, per-joint rotation angle between rotation vectors a and b: (T, 20, 3) -> (T, 20)."""
+    d = quat_multiply(quat_conjugate(rotvec_to_quat(a.astype(np.float64))), rotvec_to_quat(b.astype(np.float64)))
+    return np.degrees(np.linalg.norm(quat_to_rotvec(d), axis=-1))
+
+
+def _normalised(dm: DanceModel, rotvecs: np.ndarray) -> np.ndarray:
+    return (rotvecs.reshape(len(rotvecs), MOTION_DIM) - dm.motion_mean) / dm.motion_std
+
+
+def _info(what: str) -> dict[str, Any]:
+    return {"what": what, "threads": None, "min_ms_per_frame": None, "median_ms_per_frame": None,
+            "comparison": "", "ratio": None}
+
+
+def _export(model: DanceGenerator, folder: Path, precision: str, norm: dict[str, Any],
+            rng: np.random.Generator) -> Path:
+    f = model.cfg.music_dim
+    return export_model(model, folder, fps=30.0, features_version="bench",
+                        feature_columns=[f"f{i}" for i in range(f)], norm=norm,
+                        start_poses=rng.standard_normal((4, MOTION_DIM)), feedback_noise_std=0.05,
+                        provenance={"weights": "benchmark"}, licence="MIT", model_version="bench",
+                        precision=precision).parent
+
+
+def run(checkpoint: Path | None = None) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    if checkpoint is None:
+        model = DanceGenerator(GeneratorConfig(music_dim=F)).eval()
+        norm = {"motion_mean": np.zeros(MOTION_DIM), "motion_std": np.full(MOTION_DIM, 0.3),
+                "music_mean": np.zeros(F), "music_std": np.ones(F)}
+    else:
+        model, ck = load_checkpoint(checkpoint)
+        norm = ck["norm"]
+    cfg = model.cfg
+    music = rng.standard_normal((STEPS, cfg.music_dim))
+    weights = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("coder"))
+    rows = [_info(f"step of {'random-init' if checkpoint is None else checkpoint} model: "
+                  f"{count_step_macs(cfg) / 1e6:.1f} M MACs, {weights * 4 / 2**20:.1f} MiB float32 weights")]
+    with tempfile.TemporaryDirectory() as tmp:
+        folders = {}
+        for precision in ("float32", "int8"):
+            folders[precision] = _export(model, Path(tmp) / precision, precision, norm, rng)
+            size = sum(f.stat().st_size for f in folders[precision].iterdir()) / 2**20
+            rows.append(_info(f"model folder size, {precision}: {size:.1f} MiB"))
+
+        for threads in THREADS:
+            torch.set_num_threads(threads)
+            dm = load_model(folders["float32"], threads=threads)
+            codes = torch.from_numpy(dm.code_music(music))
+            start = torch.from_numpy(dm.start_poses[0])
+            ref = _row("torch eager (nn.LSTM), one step per call", threads,
+                       _times(lambda: _torch_steps(model, codes, start), TORCH_RUNS), STEPS)
+            rows.append(ref)
+            for precision in ("float32", "int8"):
+                dm = load_model(folders[precision], threads=threads)
+                rows.append(_row(f"onnxruntime {precision}, DanceModel.generate", threads,
+                                 _times(lambda: dm.generate(music, seed=0)), STEPS, ref["median_ms_per_frame"]))
+        half = DanceGenerator(replace(cfg, lstm_hidden=512)).eval()
+        dm = load_model(_export(half, Path(tmp) / "half", "int8", norm, rng), threads=2)
+        rows.append(_row(f"onnxruntime int8, half-width LSTM (512 units, {count_step_macs(half.cfg) / 1e6:.1f} M MACs)",
+                         2, _times(lambda: dm.generate(music, seed=0)), STEPS))
+        dm = load_model(folders["int8"], threads=2)
+        song = rng.standard_normal((SONG_FRAMES, cfg.music_dim))
+        rows.append(_row(f"onnxruntime int8, whole 3-min song ({SONG_FRAMES} frames, music coding included)", 2,
+                         _times(lambda: dm.generate(song, seed=0), runs=2), SONG_FRAMES))
+
+        # quality of 8-bit: the same seed, no feedback noise, 8-bit vs float32 over the frames
+        f32 = load_model(folders["float32"])
+        i8 = load_model(folders["int8"])
+        long_music = rng.standard_normal((1800, cfg.music_dim))
+        a = f32.generate(long_music, seed=0, noise_scale=0.0)
+        b = i8.generate(long_music, seed=0, noise_scale=0.0)
+        diff = np.abs(_normalised(f32, a) - _normalised(i8, b))                 # (T, 60)
+        ang = _angle_deg(a, b)                                                  # (T, 20)
+        for n in (300, 1800):
+            rows.append(_info(f"int8 vs float32 after {n} autoregressive steps: "
+                              f"max abs {diff[:n].max():.4f}, mean abs {diff[:n].mean():.5f} (normalised units); "
+                              f"joint angle mean {ang[:n].mean():.3f} deg, max {ang[:n].max():.3f} deg, "
+                              f"at step {n}: mean {ang[n - 1].mean():.3f} deg"))
+    torch.set_num_threads(max(THREADS))
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description="Per-frame inference cost and 8-bit quality of the generator.")
+    p.add_argument("--checkpoint", type=Path, help="a training checkpoint (default: random-init paper-size model)")
+    for r in run(p.parse_args().checkpoint):
+        if r["min_ms_per_frame"] is None:
+            print(r["what"])
+        else:
+            ratio = f"  x{r['ratio']} ({r['comparison']})" if r["ratio"] else ""
+            print(f"{r['what']:<75} threads={r['threads']}  min {r['min_ms_per_frame']:.3f} ms/frame  "
+                  f"median {r['median_ms_per_frame']:.3f}{ratio}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""Export a trained generator to the ONNX model folder the add-on loads.
+
+Layout of a model folder (format `FORMAT_VERSION`, read by `dance_addon.core.generator`):
+
+    model.json          metadata (below) + the sha256 of each graph file
+    music_coder.onnx    music (1, T, F) normalised features -> code (1, T, 60); T dynamic,
+                        one call for the whole song
+    step.onnx           one frame: prev_motion (1, 60), music_code (1, 60),
+                        h (2, 1, 1024), c (2, 1, 1024) -> motion (1, 60), h_out, c_out
+                        (all normalised units; float32 or 8-bit weights, see `precision`)
+
+Each .onnx carries the same metadata JSON in its `metadata_props` under the key
+`dance_addon`, so a graph file that travels alone still says what it is.
+
+Metadata keys: format_version, model_version, joint_names, fps, motion_dim, music_dim,
+features_version, feature_columns, motion_mean/std (60), music_mean/std (F), start_poses
+(K, 60, normalised), feedback_noise_std (normalised units), lstm_layers, lstm_hidden,
+precision, provenance (free-form dict: data sets, checkpoint, step), licence,
+generator_config.
+
+The step graph does not use the ONNX LSTM op: the LSTM cell is written out as one MatMul of
+[x, h] against the stacked input and recurrent weights per layer, plus the gate arithmetic.
+This is what lets dynamic 8-bit quantisation reach the LSTM weights (onnxruntime's
+quantizer turns MatMul into DynamicQuantizeMatMul; it leaves a native LSTM op in float32
+on this CPU), and it halves the number of matrix products per step. The parity test
+checks it against PyTorch's own `nn.LSTM`.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import onnx
+import torch
+from torch import nn
+
+from dance_addon.core.generator import FORMAT_VERSION, MANIFEST, METADATA_KEY, STEP_INPUTS, STEP_OUTPUTS
+from dance_addon.core.skeleton import JOINT_NAMES
+from training.model import DanceGenerator
+from training.train import load_checkpoint
+
+OPSET = 17
+
+
+class _UnrolledStep(nn.Module):
+    """The generator's one-frame step with a hand-written LSTM cell (same maths as nn.LSTM)."""
+
+    def __init__(self, model: DanceGenerator):
+        super().__init__()
+        m = model
+        self.layers = m.cfg.lstm_layers
+        self.hidden = m.cfg.lstm_hidden
+
+        def t(w: torch.Tensor) -> nn.Parameter:
+            return nn.Parameter(w.detach().t().contiguous().clone(), requires_grad=False)
+
+        def b(v: torch.Tensor) -> nn.Parameter:
+            return nn.Parameter(v.detach().clone(), requires_grad=False)
+
+        self.enc1_w, self.enc1_b = t(m.enc1.weight), b(m.enc1.bias)      # (120, e1), (e1,)
+        self.enc2_w, self.enc2_b = t(m.enc2.weight), b(m.enc2.bias)      # (e1, e2)
+        # per layer: [W_ih; W_hh] stacked along the input axis -> (in + hidden, 4 * hidden)
+        self.lstm_w = nn.ParameterList(
+            t(torch.cat([getattr(m.lstm, f"weight_ih_l{k}"), getattr(m.lstm, f"weight_hh_l{k}")], dim=1))
+            for k in range(self.layers))
+        self.lstm_b = nn.ParameterList(
+            b(getattr(m.lstm, f"bias_ih_l{k}") + getattr(m.lstm, f"bias_hh_l{k}")) for k in range(self.layers))
+        self.dec1_w, self.dec1_b = t(m.dec1.weight), b(m.dec1.bias)
+        self.dec2_w, self.dec2_b = t(m.dec2.weight), b(m.dec2.bias)
+        self.dec3_w, self.dec3_b = t(m.dec3.weight), b(m.dec3.bias)
+
+    def forward(self, prev_motion: torch.Tensor, music_code: torch.Tensor, h: torch.Tensor,
+                c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = torch.cat([prev_motion, music_code], dim=1)                    # (1, 120)
+        x = torch.relu(x @ self.enc1_w + self.enc1_b) @ self.enc2_w + self.enc2_b  # (1, e2)
+        hs, cs = [], []
+        for k in range(self.layers):
+            gates = torch.cat([x, h[k]], dim=1) @ self.lstm_w[k] + self.lstm_b[k]  # (1, 4H)
+            i, f, g, o = gates.split(self.hidden, dim=1)                   # each (1, H), nn.LSTM order
+            c_k = torch.sigmoid(f) * c[k] + torch.sigmoid(i) * torch.tanh(g)
+            x = torch.sigmoid(o) * torch.tanh(c_k)                         # (1, H)
+            hs.append(x)
+            cs.append(c_k)
+        y = torch.relu(x @ self.dec1_w + self.dec1_b)
+        y = torch.relu(y @ self.dec2_w + self.dec2_b)
+        return y @ self.dec3_w + self.dec3_b, torch.stack(hs), torch.stack(cs)  # (1, 60), (L, 1, H) x 2
+
+
+class _Coder(nn.Module):
+    def __init__(self, model: DanceGenerator):
+        super().__init__()
+        self.coder = model.coder
+
+    def forward(self, music: torch.Tensor) -> torch.Tensor:
+        return self.coder(music)                                           # (1, T, 60)
+
+
+def _onnx_export(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, **kw: Any) -> None:
+    """The legacy TorchScript exporter (weights embedded in the one file), quietly."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)   # "legacy exporter": chosen on purpose
+        torch.onnx.export(module, args, str(path), dynamo=False, opset_version=OPSET, **kw)
+
+
+def export_music_coder(model: DanceGenerator, path: Path) -> None:
+    """Write the music coder graph (dynamic T) to `path`, float32."""
+    model = model.eval()
+    example = torch.zeros(1, 64, model.cfg.music_dim)
+    _onnx_export(_Coder(model), (example,), path, input_names=["music"], output_names=["music_code"],
+                 dynamic_axes={"music": {1: "T"}, "music_code": {1: "T"}})
+
+
+def export_step(model: DanceGenerator, path: Path) -> None:
+    """Write the one-frame step graph (hand-unrolled LSTM, float32) to `path`."""
+    cfg = model.eval().cfg
+    step = _UnrolledStep(model).eval()
+    state = torch.zeros(cfg.lstm_layers, 1, cfg.lstm_hidden)
+    args = (torch.zeros(1, cfg.motion_dim), torch.zeros(1, cfg.music_code_dim), state, state)
+    _onnx_export(step, args, path, input_names=list(STEP_INPUTS), output_names=list(STEP_OUTPUTS))
+
+
+def quantize_step(src: Path, dst: Path) -> None:
+    """Dynamic 8-bit quantisation of every MatMul weight (per output column, unsigned
+    activations, weights in 7 bits: this CPU has AVX2 without VNNI, where full-range
+    u8 x s8 products can saturate)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(src), str(dst), op_types_to_quantize=["MatMul"], per_channel=True,
+                     reduce_range=True, weight_type=QuantType.QInt8)
+
+
+def _tolist(a: Any) -> list:
+    return torch.as_tensor(a, dtype=torch.float64).tolist()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _embed_metadata(path: Path, meta_json: str) -> None:
+    m = onnx.load(str(path))
+    del m.metadata_props[:]
+    m.metadata_props.add(key=METADATA_KEY, value=meta_json)
+    onnx.save(m, str(path))
+
+
+def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_version: str,
+                 feature_columns: Sequence[str], norm: dict[str, Any], start_poses: Any,
+                 feedback_noise_std: float, provenance: dict[str, Any], licence: str,
+                 model_version: str, precision: str = "int8") -> Path:
+    """Export `model` to the folder `out_dir` (created) and return the path of model.json.
+
+    norm: motion_mean/motion_std (60,), music_mean/music_std (F,) as arrays or lists.
+    start_poses: (K, 60) normalised motion frames the runtime picks a first frame from by seed.
+    precision: "int8" (shipped: ~4x smaller and faster) or "float32" (reference, parity).
+    """
+    if precision not in ("int8", "float32"):
+        raise ValueError(f"precision must be 'int8' or 'float32', got {precision!r}")
+    cfg = model.cfg
+    if len(feature_columns) != cfg.music_dim:
+        raise ValueError(f"{len(feature_columns)} feature columns but the model takes music_dim={cfg.music_dim}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "model_version": model_version,
+        "joint_names": list(JOINT_NAMES),
+        "fps": float(fps),
+        "motion_dim": cfg.motion_dim,
+        "music_dim": cfg.music_dim,
+        "features_version": features_version,
+        "feature_columns": list(feature_columns),
+        "motion_mean": _tolist(norm["motion_mean"]),
+        "motion_std": _tolist(norm["motion_std"]),
+        "music_mean": _tolist(norm["music_mean"]),
+        "music_std": _tolist(norm["music_std"]),
+        "start_poses": _tolist(start_poses),
+        "feedback_noise_std": float(feedback_noise_std),
+        "lstm_layers": cfg.lstm_layers,
+        "lstm_hidden": cfg.lstm_hidden,
+        "precision": precision,
+        "provenance": provenance,
+        "licence": licence,
+        "generator_config": cfg.to_dict(),
+    }
+    meta_json = json.dumps(meta)
+
+    coder_path, step_path = out_dir / "music_coder.onnx", out_dir / "step.onnx"
+    export_music_coder(model, coder_path)
+    if precision == "float32":
+        export_step(model, step_path)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            f32 = Path(tmp) / "step_f32.onnx"
+            export_step(model, f32)
+            quantize_step(f32, step_path)
+    for p in (coder_path, step_path):
+        _embed_metadata(p, meta_json)
+    files = {"music_coder": coder_path.name, "step": step_path.name}
+    sha = {p.name: _sha256(p) for p in (coder_path, step_path)}
+    manifest = out_dir / MANIFEST
+    manifest.write_text(json.dumps({**meta, "files": files, "sha256": sha}, indent=1))
+    return manifest
+
+
+def export_checkpoint(checkpoint: Path, out_dir: Path, *, licence: str, model_version: str,
+                      precision: str = "int8") -> Path:
+    """Export a `training/train.py` checkpoint: everything but the licence and version comes
+    from it (statistics, features, start poses, feedback noise = the training input noise)."""
+    model, ck = load_checkpoint(checkpoint)
+    provenance = {**ck["provenance"], "checkpoint": Path(checkpoint).name, "training_step": ck["step"],
+                  "train_config": ck["train_config"]}
+    return export_model(model, out_dir, fps=ck["fps"], features_version=ck["features_version"],
+                        feature_columns=ck["feature_columns"], norm=ck["norm"], start_poses=ck["start_poses"],
+                        feedback_noise_std=ck["train_config"]["input_noise_std"], provenance=provenance,
+                        licence=licence, model_version=model_version, precision=precision)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="Export a training checkpoint to the add-on's model folder.")
+    p.add_argument("checkpoint", type=Path, help="checkpoint.pt written by training/train.py")
+    p.add_argument("out", type=Path, help="model folder to write (model.json, music_coder.onnx, step.onnx)")
+    p.add_argument("--licence", required=True, help="licence of the weights (follows the training data's)")
+    p.add_argument("--model-version", required=True)
+    p.add_argument("--precision", choices=("int8", "float32"), default="int8")
+    a = p.parse_args(argv)
+    print(export_checkpoint(a.checkpoint, a.out, licence=a.licence, model_version=a.model_version,
+                            precision=a.precision))
+
+
+if __name__ == "__main__":
+    main()

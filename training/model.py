@@ -1,0 +1,156 @@
+"""The dance generator: a music coder and the paper's action generation sub-network.
+
+Conventions
+- Motion: 60 numbers per frame, the canonical skeleton's 20 joint rotation vectors
+  (`dance_addon.core.skeleton`), z-scored with the training split's statistics.
+- Music: per-frame feature rows (F columns of `dance_addon.core.music.FEATURE_COLUMNS`),
+  z-scored the same way, at the motion's frame rate.
+- Batch-first tensors: (B, T, C).
+
+Architecture
+- `MusicCoder` (ours): a stack of non-causal dilated 1D convolutions over the whole song,
+  (B, T, F) -> (B, T, 60). It looks ahead and behind by `MusicCoderConfig.receptive_field`
+  frames in total (default 1 + 2 * (1+2+4+8+16) * 2 = 125 frames, ~4 s at 30 fps), so the
+  code at a frame knows the beat that is coming. Zero padding at the song's ends.
+- `DanceGenerator` (the paper's ERD-style sub-network): input = previous frame's motion (60)
+  + the music code of the current frame (60); encoder of two fully connected layers with a
+  ReLU after the first; a 2-layer LSTM of 1024 units; decoder of three fully connected
+  layers (ReLU between them) to the current frame's 60-dim motion.
+- The decoder outputs the current frame directly, not a delta added to the previous frame:
+  a residual decoder integrates its own errors and, fed back on itself, tends to freeze
+  (a zero delta is the easy answer); a direct decoder with auto-conditioning (acLSTM,
+  Zhou et al. 2018) keeps generating over minutes. See `training/train.py`.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from dance_addon.core.skeleton import MOTION_DIM
+
+LSTMState = tuple[torch.Tensor, torch.Tensor]  # h, c: each (layers, B, hidden)
+
+
+@dataclass
+class MusicCoderConfig:
+    channels: int = 128                 # width of the convolution stack
+    kernel_size: int = 3                # odd: the convolutions are centred (non-causal)
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 1, 2, 4, 8, 16)
+    dropout: float = 0.1
+
+    @property
+    def receptive_field(self) -> int:
+        """Frames of music that one code frame sees (centred on it)."""
+        return 1 + (self.kernel_size - 1) * sum(self.dilations)
+
+
+@dataclass
+class GeneratorConfig:
+    motion_dim: int = MOTION_DIM        # 20 joints x rotation vector
+    music_dim: int = 32                 # F: number of music feature columns (set from core.music)
+    music_code_dim: int = 60
+    enc_hidden: tuple[int, int] = (256, 256)  # encoder: FC -> ReLU -> FC
+    lstm_hidden: int = 1024
+    lstm_layers: int = 2
+    dec_hidden: tuple[int, int] = (512, 256)  # decoder: FC -> ReLU -> FC -> ReLU -> FC
+    dropout: float = 0.1                # between the LSTM layers and before the decoder
+    coder: MusicCoderConfig = field(default_factory=MusicCoderConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "GeneratorConfig":
+        """Inverse of `to_dict` (JSON turns tuples into lists; turn them back)."""
+        d = dict(d)
+        coder = dict(d.pop("coder", {}))
+        if "dilations" in coder:
+            coder["dilations"] = tuple(coder["dilations"])
+        for k in ("enc_hidden", "dec_hidden"):
+            if k in d:
+                d[k] = tuple(d[k])
+        return cls(**d, coder=MusicCoderConfig(**coder))
+
+
+class MusicCoder(nn.Module):
+    """Per-frame music features (B, T, F) -> per-frame music code (B, T, code_dim)."""
+
+    def __init__(self, music_dim: int, code_dim: int, cfg: MusicCoderConfig):
+        super().__init__()
+        if cfg.kernel_size % 2 != 1:
+            raise ValueError(f"MusicCoderConfig.kernel_size must be odd (centred convolutions), got {cfg.kernel_size}")
+        self.inp = nn.Conv1d(music_dim, cfg.channels, 1)
+        self.convs = nn.ModuleList(
+            nn.Conv1d(cfg.channels, cfg.channels, cfg.kernel_size, dilation=d, padding=d * (cfg.kernel_size - 1) // 2)
+            for d in cfg.dilations
+        )
+        self.drop = nn.Dropout(cfg.dropout)
+        self.out = nn.Conv1d(cfg.channels, code_dim, 1)
+
+    def forward(self, music: torch.Tensor) -> torch.Tensor:
+        x = self.inp(music.transpose(1, 2))            # (B, C, T)
+        for conv in self.convs:
+            x = x + self.drop(torch.relu(conv(x)))     # (B, C, T) residual dilated block
+        return self.out(x).transpose(1, 2)             # (B, T, code_dim)
+
+
+class DanceGenerator(nn.Module):
+    """Music coder + encoder / 2-layer LSTM / decoder, one motion frame per time step."""
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.coder = MusicCoder(cfg.music_dim, cfg.music_code_dim, cfg.coder)
+        e1, e2 = cfg.enc_hidden
+        self.enc1 = nn.Linear(cfg.motion_dim + cfg.music_code_dim, e1)
+        self.enc2 = nn.Linear(e1, e2)
+        self.lstm = nn.LSTM(e2, cfg.lstm_hidden, cfg.lstm_layers, batch_first=True, dropout=cfg.dropout)
+        d1, d2 = cfg.dec_hidden
+        self.drop = nn.Dropout(cfg.dropout)
+        self.dec1 = nn.Linear(cfg.lstm_hidden, d1)
+        self.dec2 = nn.Linear(d1, d2)
+        self.dec3 = nn.Linear(d2, cfg.motion_dim)
+
+    def zero_state(self, batch: int) -> LSTMState:
+        shape = (self.cfg.lstm_layers, batch, self.cfg.lstm_hidden)
+        p = self.dec3.weight
+        return torch.zeros(shape, dtype=p.dtype, device=p.device), torch.zeros(shape, dtype=p.dtype, device=p.device)
+
+    def code_music(self, music: torch.Tensor) -> torch.Tensor:
+        """(B, T, F) normalised music features -> (B, T, 60) music code."""
+        return self.coder(music)
+
+    def forward(self, prev_motion: torch.Tensor, music_code: torch.Tensor,
+                state: LSTMState | None = None) -> tuple[torch.Tensor, LSTMState]:
+        """Motion of frames t given motion of frames t-1 and the music code of frames t.
+
+        prev_motion (B, T, 60), music_code (B, T, 60), state h/c (layers, B, hidden) or None
+        for zeros -> motion (B, T, 60), new state. T may be 1 (one autoregressive step).
+        """
+        if state is None:
+            state = self.zero_state(prev_motion.shape[0])
+        x = torch.cat([prev_motion, music_code], dim=-1)     # (B, T, 120)
+        x = self.enc2(torch.relu(self.enc1(x)))              # (B, T, e2)
+        y, state = self.lstm(x, state)                       # (B, T, hidden)
+        y = self.drop(y)
+        y = torch.relu(self.dec1(y))                         # (B, T, d1)
+        y = torch.relu(self.dec2(y))                         # (B, T, d2)
+        return self.dec3(y), state                           # (B, T, 60)
+
+    def step(self, prev_motion: torch.Tensor, music_code: torch.Tensor,
+             state: LSTMState | None = None) -> tuple[torch.Tensor, LSTMState]:
+        """One frame: prev_motion (B, 60), music_code (B, 60) -> motion (B, 60), state."""
+        y, state = self.forward(prev_motion[:, None], music_code[:, None], state)
+        return y[:, 0], state                                # (B, 60)
+
+
+def count_step_macs(cfg: GeneratorConfig) -> int:
+    """Multiply-adds of one autoregressive step (encoder + LSTM + decoder, not the music coder)."""
+    e1, e2 = cfg.enc_hidden
+    d1, d2 = cfg.dec_hidden
+    h = cfg.lstm_hidden
+    lstm = 4 * h * (e2 + h) + (cfg.lstm_layers - 1) * 4 * h * (2 * h)
+    return (cfg.motion_dim + cfg.music_code_dim) * e1 + e1 * e2 + lstm + h * d1 + d1 * d2 + d2 * cfg.motion_dim

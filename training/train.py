@@ -1,0 +1,325 @@
+"""Train the dance generator with auto-conditioning, resumably and deterministically.
+
+The trainer knows nothing about where the data comes from: it takes a `PairedWindows`
+(aligned motion and music arrays, z-scored with statistics of the training split) and draws
+random aligned windows from it.
+
+Against freezing and drift (acLSTM, Zhou et al. 2018): inside each training window the
+motion fed back to the network alternates between `gt_frames` frames of ground truth and
+`self_frames` frames of the network's own previous output (gradients flow through them), with
+`self_frames` ramping up from 0 over `ramp_steps` (`self_fed_frames`, a pure function of the
+step). Gaussian noise of std `input_noise_std` (normalised units) is added to every fed-back
+frame, which also makes the model tolerate the seeded noise the runtime injects for variation.
+
+Loss: mean squared error of the normalised motion, plus `velocity_weight` x the squared error
+of the frame-to-frame differences.
+
+Outputs in `out_dir`: `checkpoint.pt` (model + optimizer + both configs as dicts + the
+normalisation statistics + the music features' version and columns + start poses + step +
+every RNG state: `training/export.py` makes the add-on's model from it alone), `loss.jsonl`
+(one line per logged step), `args.json` (the run's configs, written at start).
+
+Paired training data on disk (`load_pairs`): a folder of `<name>.npz` files, one per
+recording, each with `rotvecs` (T, 20, 3) float radians in `dance_addon.core.skeleton`
+order, `music` (T, F) float features at the same frame rate (`dance_addon.core.music`),
+`fps` (scalar), `features_version` (string) and `feature_columns` (F strings); and beside
+each a `<name>.json` provenance record (source, licence, ...).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from dance_addon.core.skeleton import MOTION_DIM, NUM_JOINTS
+from training.model import DanceGenerator, GeneratorConfig
+
+
+@dataclass
+class TrainConfig:
+    window: int = 120                   # frames per training window (4 s at 30 fps)
+    batch_size: int = 16
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    steps: int = 100_000
+    gt_frames: int = 5                  # auto-conditioning: ground-truth frames per cycle ...
+    self_frames: int = 5                # ... then this many self-fed frames (at full ramp)
+    ramp_steps: int = 10_000            # steps over which self_frames ramps up from 0
+    input_noise_std: float = 0.05       # noise on fed-back motion, normalised units (also the runtime's)
+    start_poses: int = 32               # training frames kept for the runtime's seeded first frame
+    velocity_weight: float = 1.0
+    seed: int = 0
+    log_every: int = 10
+    checkpoint_every: int = 1000
+
+
+def self_fed_frames(step: int, cfg: TrainConfig) -> int:
+    """Self-fed frames per auto-conditioning cycle at `step` (0 .. cfg.self_frames, linear ramp)."""
+    if cfg.ramp_steps <= 0:
+        return cfg.self_frames
+    return int(round(cfg.self_frames * min(1.0, step / cfg.ramp_steps)))
+
+
+def self_fed_mask(window: int, step: int, cfg: TrainConfig) -> list[bool]:
+    """For each of the window's input positions 1..window-1, whether the fed-back frame is the
+    network's own output (True) or the ground truth (False)."""
+    if cfg.gt_frames < 1:
+        raise ValueError(f"TrainConfig.gt_frames must be at least 1 (each cycle starts from ground truth), got {cfg.gt_frames}")
+    n_self = self_fed_frames(step, cfg)
+    period = cfg.gt_frames + n_self
+    return [(i % period) >= cfg.gt_frames for i in range(window - 1)]
+
+
+# ---------------------------------------------------------------------------------- data
+
+@dataclass
+class NormStats:
+    """z-score statistics (computed on the training split only)."""
+    motion_mean: np.ndarray  # (60,)
+    motion_std: np.ndarray   # (60,)
+    music_mean: np.ndarray   # (F,)
+    music_std: np.ndarray    # (F,)
+
+    MIN_STD = 1e-3           # floor: constant columns would otherwise divide by zero
+
+    @classmethod
+    def compute(cls, motions: list[np.ndarray], musics: list[np.ndarray]) -> "NormStats":
+        m = np.concatenate(motions).astype(np.float64)    # (sum T, 60)
+        a = np.concatenate(musics).astype(np.float64)     # (sum T, F)
+        return cls(m.mean(0), np.maximum(m.std(0), cls.MIN_STD), a.mean(0), np.maximum(a.std(0), cls.MIN_STD))
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {k: np.asarray(v, np.float64).tolist() for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "NormStats":
+        return cls(**{k: np.asarray(d[k], np.float64) for k in ("motion_mean", "motion_std", "music_mean", "music_std")})
+
+
+class PairedWindows:
+    """Aligned (motion, music) recordings, normalised once, sampled as random windows.
+
+    motions: list of (T_i, 60) rotation vectors (radians); musics: list of (T_i, F) features.
+    """
+
+    def __init__(self, motions: list[np.ndarray], musics: list[np.ndarray], stats: NormStats):
+        if len(motions) != len(musics) or not motions:
+            raise ValueError(f"need as many motions as music tracks, at least one: got {len(motions)} and {len(musics)}")
+        self.stats = stats
+        self.motions, self.musics = [], []
+        for i, (mo, mu) in enumerate(zip(motions, musics)):
+            if mo.ndim != 2 or mo.shape[1] != MOTION_DIM or mu.ndim != 2 or mo.shape[0] != mu.shape[0]:
+                raise ValueError(f"pair {i}: motion {mo.shape} and music {mu.shape} are not aligned (T, 60) / (T, F)")
+            self.motions.append(torch.from_numpy(((mo - stats.motion_mean) / stats.motion_std).astype(np.float32)))
+            self.musics.append(torch.from_numpy(((mu - stats.music_mean) / stats.music_std).astype(np.float32)))
+        self.music_dim = self.musics[0].shape[1]
+        self.lengths = torch.tensor([m.shape[0] for m in self.motions], dtype=torch.float64)
+
+    def sample(self, batch: int, window: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Random windows, recordings drawn in proportion to their length:
+        -> motion (B, window, 60), music (B, window, F), both normalised."""
+        ok = self.lengths >= window
+        if not bool(ok.any()):
+            raise ValueError(f"no recording is as long as the training window ({window} frames)")
+        rec = torch.multinomial(self.lengths * ok, batch, replacement=True, generator=gen)
+        mo, mu = [], []
+        for r in rec.tolist():
+            start = int(torch.randint(0, self.motions[r].shape[0] - window + 1, (1,), generator=gen))
+            mo.append(self.motions[r][start:start + window])
+            mu.append(self.musics[r][start:start + window])
+        return torch.stack(mo), torch.stack(mu)
+
+    def sample_frames(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        """n normalised motion frames drawn at random from all recordings -> (n, 60)."""
+        frames = torch.cat(self.motions)                                 # (sum T, 60)
+        return frames[torch.randint(0, len(frames), (n,), generator=gen)]
+
+
+@dataclass
+class Pairs:
+    """Paired training data read by `load_pairs`."""
+    motions: list[np.ndarray]           # (T_i, 60) rotation vectors, radians
+    musics: list[np.ndarray]            # (T_i, F) music features
+    fps: float
+    features_version: str
+    feature_columns: tuple[str, ...]
+    provenance: list[dict[str, Any]]    # one record per recording
+
+
+def load_pairs(folder: Path) -> Pairs:
+    """Read every `<name>.npz` (+ `<name>.json` provenance) in `folder`, see the module doc.
+    All files must share fps and music features (version and columns)."""
+    files = sorted(Path(folder).glob("*.npz"))
+    if not files:
+        raise FileNotFoundError(f"no .npz training pairs in {folder}")
+    motions, musics, prov, kinds = [], [], [], set()
+    for f in files:
+        with np.load(f) as z:
+            rv, mu = z["rotvecs"], z["music"]
+            kinds.add((float(z["fps"]), str(z["features_version"]), tuple(str(c) for c in z["feature_columns"])))
+        if rv.shape[1:] != (NUM_JOINTS, 3) or mu.shape[0] != rv.shape[0] or mu.ndim != 2:
+            raise ValueError(f"{f}: rotvecs {rv.shape} / music {mu.shape}: expected (T, 20, 3) and (T, F)")
+        motions.append(rv.reshape(len(rv), MOTION_DIM))
+        musics.append(mu)
+        side = f.with_suffix(".json")
+        prov.append({"file": f.name, **(json.loads(side.read_text()) if side.exists() else {})})
+    if len(kinds) != 1:
+        raise ValueError(f"the pairs in {folder} mix frame rates or music features: {sorted(kinds)}")
+    (fps, version, columns), = kinds
+    if len(columns) != musics[0].shape[1]:
+        raise ValueError(f"{files[0]}: {len(columns)} feature columns but music has {musics[0].shape[1]}")
+    return Pairs(motions, musics, fps, version, columns, prov)
+
+
+# ---------------------------------------------------------------------------------- training
+
+def _seed_everything(seed: int) -> torch.Generator:
+    """Seed every RNG and switch torch to deterministic kernels (process-wide); -> the data RNG."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    return torch.Generator().manual_seed(seed)
+
+
+def window_loss(model: DanceGenerator, motion: torch.Tensor, music: torch.Tensor, step: int,
+                cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+    """Auto-conditioned loss over one batch of windows: motion (B, L, 60), music (B, L, F).
+
+    Frame t (1..L-1) is predicted from the fed-back frame t-1 and the music code of frame t.
+    Runs of ground-truth inputs go through the network in one call (teacher forcing);
+    self-fed frames one step at a time, each from the previous prediction."""
+    code = model.code_music(music)                                       # (B, L, 60)
+    mask = self_fed_mask(motion.shape[1], step, cfg)
+    noise = torch.randn(motion[:, :-1].shape, generator=gen) * cfg.input_noise_std  # (B, L-1, 60)
+    state, preds, i = None, [], 0
+    while i < len(mask):
+        j = i
+        while j < len(mask) and mask[j] == mask[i]:
+            j += 1
+        if not mask[i]:                                                  # ground truth for inputs i..j-1
+            y, state = model(motion[:, i:j] + noise[:, i:j], code[:, i + 1:j + 1], state)  # (B, j-i, 60)
+            preds.extend(y.unbind(1))
+        else:
+            for k in range(i, j):                                        # own output fed back
+                prev = preds[-1] if preds else motion[:, 0]
+                y, state = model.step(prev + noise[:, k], code[:, k + 1], state)  # (B, 60)
+                preds.append(y)
+        i = j
+    pred = torch.stack(preds, dim=1)                                     # (B, L-1, 60)
+    target = motion[:, 1:]
+    loss = torch.mean((pred - target) ** 2)
+    if cfg.velocity_weight > 0:
+        loss = loss + cfg.velocity_weight * torch.mean((pred.diff(dim=1) - target.diff(dim=1)) ** 2)
+    return loss
+
+
+def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out_dir: Path, *,
+          fps: float, features_version: str, feature_columns: Sequence[str], resume: bool = False,
+          provenance: dict[str, Any] | None = None, progress: bool = True) -> Path:
+    """Train (or resume) and return the checkpoint path. Deterministic for `cfg.seed`.
+
+    fps, features_version, feature_columns describe the data; they go into the checkpoint
+    (and from there into the exported model)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / "checkpoint.pt"
+    if model_cfg.music_dim != data.music_dim:
+        raise ValueError(f"model music_dim={model_cfg.music_dim} but the data has {data.music_dim} feature columns")
+    gen = _seed_everything(cfg.seed)
+    model = DanceGenerator(model_cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step = 0
+    start_poses = data.sample_frames(cfg.start_poses, gen)               # (K, 60) normalised
+    if resume:
+        ck = torch.load(ckpt_path, weights_only=False)
+        same_train = {**ck["train_config"], "steps": cfg.steps} == asdict(cfg)  # steps may grow
+        if ck["model_config"] != model_cfg.to_dict() or not same_train:
+            raise ValueError(f"{ckpt_path} was written with other configs; resume with the same ones "
+                             f"(only the number of steps may change)")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        step = ck["step"]
+        start_poses = ck["start_poses"]
+        gen.set_state(ck["rng"]["generator"])
+        torch.set_rng_state(ck["rng"]["torch"])
+        np.random.set_state(ck["rng"]["numpy"])
+        random.setstate(ck["rng"]["python"])
+    else:
+        (out_dir / "loss.jsonl").write_text("")
+    (out_dir / "args.json").write_text(json.dumps(
+        {"model_config": model_cfg.to_dict(), "train_config": asdict(cfg), "resume": resume,
+         "provenance": provenance or {}}, indent=1))
+
+    def save() -> None:
+        torch.save({
+            "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "model_config": model_cfg.to_dict(), "train_config": asdict(cfg),
+            "norm": NormStats.to_dict(data.stats), "step": step, "provenance": provenance or {},
+            "fps": float(fps), "features_version": features_version, "feature_columns": list(feature_columns),
+            "start_poses": start_poses,
+            "rng": {"generator": gen.get_state(), "torch": torch.get_rng_state(),
+                    "numpy": np.random.get_state(), "python": random.getstate()},
+        }, ckpt_path)
+
+    model.train()
+    with open(out_dir / "loss.jsonl", "a") as log, \
+            tqdm(total=cfg.steps, initial=step, disable=not progress, desc="train") as bar:
+        while step < cfg.steps:
+            motion, music = data.sample(cfg.batch_size, cfg.window, gen)
+            loss = window_loss(model, motion, music, step, cfg, gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            step += 1
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                log.write(json.dumps({"step": step, "loss": loss.item(),
+                                      "self_fed_frames": self_fed_frames(step, cfg)}) + "\n")
+                log.flush()
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                save()
+    return ckpt_path
+
+
+def load_checkpoint(path: Path) -> tuple[DanceGenerator, dict[str, Any]]:
+    """Rebuild the model from a checkpoint alone -> (model in eval mode, checkpoint dict)."""
+    ck = torch.load(path, weights_only=False)
+    model = DanceGenerator(GeneratorConfig.from_dict(ck["model_config"]))
+    model.load_state_dict(ck["model"])
+    return model.eval(), ck
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="Train the dance generator on a folder of paired .npz files "
+                                "(see training/train.py's module doc for the format).")
+    p.add_argument("pairs", type=Path, help="folder of <name>.npz (+ <name>.json) training pairs: the training "
+                   "split (the normalisation statistics are computed on it)")
+    p.add_argument("out", type=Path, help="output folder: checkpoint.pt, loss.jsonl, args.json")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--steps", type=int, default=TrainConfig.steps)
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    p.add_argument("--window", type=int, default=TrainConfig.window)
+    p.add_argument("--lr", type=float, default=TrainConfig.lr)
+    p.add_argument("--seed", type=int, default=TrainConfig.seed)
+    a = p.parse_args(argv)
+    pairs = load_pairs(a.pairs)
+    data = PairedWindows(pairs.motions, pairs.musics, NormStats.compute(pairs.motions, pairs.musics))
+    cfg = TrainConfig(steps=a.steps, batch_size=a.batch_size, window=a.window, lr=a.lr, seed=a.seed)
+    train(data, GeneratorConfig(music_dim=data.music_dim), cfg, a.out, fps=pairs.fps,
+          features_version=pairs.features_version, feature_columns=pairs.feature_columns, resume=a.resume,
+          provenance={"pairs": str(a.pairs), "recordings": pairs.provenance})
+
+
+if __name__ == "__main__":
+    main()
