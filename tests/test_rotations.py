@@ -98,3 +98,12 @@ def test_resample_linear_keeps_endpoints():
     y = r.resample_linear(x, 60, 30)
     assert y.shape == (31, 3)
     assert np.allclose(y, x[::2])
+
+
+def test_rotvec_continuity_keeps_a_spin_smooth_and_the_same_rotations():
+    angle = np.linspace(0, 7 * np.pi, 500)                 # three and a half turns about Y
+    rv = r.quat_to_rotvec(r.rotvec_to_quat(angle[:, None] * np.array([[0.0, 1.0, 0.0]])))
+    assert np.abs(np.diff(rv, axis=0)).max() > 1.0         # wrapped: jumps at every half turn
+    smooth = r.rotvec_continuity(rv)
+    assert np.abs(np.diff(smooth, axis=0)).max() < 0.1
+    assert np.allclose(r.rotvec_to_matrix(smooth), r.rotvec_to_matrix(rv), atol=1e-9)

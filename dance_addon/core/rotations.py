@@ -191,6 +191,24 @@ def resample_linear(x, src_fps: float, dst_fps: float) -> np.ndarray:
     return sample_linear(x, resample_times(len(x), src_fps, dst_fps))
 
 
+def rotvec_continuity(rv, axis: int = 0) -> np.ndarray:
+    """Rotation vectors made continuous along `axis` (time): each frame takes, among the vectors
+    r + 2*pi*k*r/|r| (any whole k: the same rotation), the one closest to the previous frame's.
+
+    A body that keeps turning then has a smooth trajectory (norms grow past pi) instead of
+    jumping across the pi boundary at every half turn.
+    """
+    rv = np.moveaxis(np.array(_as_float(rv), copy=True), axis, 0)
+    for t in range(1, len(rv)):
+        r = rv[t]
+        norm = np.linalg.norm(r, axis=-1, keepdims=True)
+        unit = r / np.maximum(norm, _EPS)
+        # the closest point of the family along the axis to the previous vector
+        k = np.round((np.sum(rv[t - 1] * unit, axis=-1, keepdims=True) - norm) / (2 * np.pi))
+        rv[t] = r + 2 * np.pi * k * unit
+    return np.moveaxis(rv, 0, axis)
+
+
 def resample_rotvecs(rv, src_fps: float, dst_fps: float) -> np.ndarray:
     """Resample (T, J, 3) rotation vectors between frame rates by slerp."""
     return quat_to_rotvec(resample_quats(rotvec_to_quat(rv), src_fps, dst_fps)).astype(np.asarray(rv).dtype)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from dance_addon.core import music as music_mod
-from dance_addon.core.rotations import quat_to_rotvec, rotvec_to_quat, sample_linear, sample_quats
+from dance_addon.core.rotations import quat_to_rotvec, rotvec_continuity, rotvec_to_quat, sample_linear, sample_quats
 from dance_addon.core.skeleton import forward_kinematics
 from training.data.clips import CACHE_DIR, FPS, Clip, Split, load_clips, load_split
 from training.data.warp import match_beats, warp_positions
@@ -110,7 +110,7 @@ def make_pair(clip: Clip, track: Track, max_stretch: float | None = None) -> Pai
         return None
     pos = motion_t[start:stop] * fps                                      # fractional clip frames
     quats = sample_quats(rotvec_to_quat(clip.rotvecs.astype(np.float64)), pos)
-    rotvecs = quat_to_rotvec(quats).astype(np.float32)
+    rotvecs = rotvec_continuity(quat_to_rotvec(quats)).astype(np.float32)     # no jumps at half turns
     root = sample_linear(clip.root_translation, pos).astype(np.float32)
     rates = np.diff(motion_t[start:stop]) * fps                           # clip frames per music frame
     prov = {
