@@ -6,7 +6,10 @@ runs only the modules whose name contains "music".
 """
 from __future__ import annotations
 
+import datetime
 import importlib
+import os
+import platform
 import sys
 from pathlib import Path
 
@@ -19,11 +22,28 @@ def _cell(value) -> str:
     return "" if value is None else str(value)
 
 
+def machine() -> str:
+    """One line naming the date, the CPU, its cores and cache, and the library versions."""
+    cpu, l3 = platform.processor() or platform.machine(), "?"
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        cpu = next(l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name"))
+        l3 = Path("/sys/devices/system/cpu/cpu0/cache/index3/size").read_text().strip()
+    except (OSError, StopIteration):
+        pass
+    import numpy
+    import onnxruntime
+
+    return (f"{datetime.date.today().isoformat()}  {cpu}, {os.cpu_count()} cores, L3 {l3}; "
+            f"Python {platform.python_version()}, numpy {numpy.__version__}, onnxruntime {onnxruntime.__version__}")
+
+
 def main(argv: list[str]) -> int:
     here = Path(__file__).resolve().parent
     names = sorted(p.stem for p in here.glob("bench_*.py"))
     if argv:
         names = [n for n in names if any(a in n for a in argv)]
+    print(machine(), flush=True)
     rows = []
     for name in names:
         module = importlib.import_module(f"benchmarks.{name}")
