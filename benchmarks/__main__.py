@@ -1,7 +1,8 @@
 """Run every benchmarks/bench_*.py (each exposes run() -> list[dict]) and print one table.
 
-Row keys: what, min_s, median_s, and optionally compare_to (what the row is measured
-against) and ratio (ours / theirs, below 1 is faster). `python -m benchmarks music`
+Row keys: what, min, median, unit, and optionally compare_to (what the row is measured
+against) and ratio (this median / that median: below 1 is faster). A row with only `what` is a
+note, printed under the table. `python -m benchmarks music`
 runs only the modules whose name contains "music".
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ import platform
 import sys
 from pathlib import Path
 
-COLUMNS = ("what", "min_s", "median_s", "compare_to", "ratio")
+COLUMNS = ("what", "min", "median", "unit", "compare_to", "ratio")
 
 
 def _cell(value) -> str:
@@ -48,12 +49,21 @@ def main(argv: list[str]) -> int:
     for name in names:
         module = importlib.import_module(f"benchmarks.{name}")
         rows.extend(module.run())
-    table = [[_cell(row.get(c)) for c in COLUMNS] for row in rows]
+    print_rows(rows)
+    return 0
+
+
+def print_rows(rows: list[dict]) -> None:
+    """The timing rows as one aligned table, then the notes."""
+    timed = [r for r in rows if "min" in r]
+    table = [[_cell(row.get(c)) for c in COLUMNS] for row in timed]
     widths = [max(len(c), *(len(r[i]) for r in table)) if table else len(c) for i, c in enumerate(COLUMNS)]
     print("  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths)))
     for r in table:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
-    return 0
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+    for r in rows:
+        if "min" not in r:
+            print(f"note: {r['what']}")
 
 
 if __name__ == "__main__":

@@ -52,10 +52,9 @@ def _times(fn: Callable[[], None], runs: int = RUNS) -> list[float]:
 def _row(what: str, threads: int, times: list[float], frames: int, ref_ms: float | None = None) -> dict[str, Any]:
     ms = [t / frames * 1e3 for t in times]
     med = statistics.median(ms)
-    return {"what": what, "threads": threads, "min_ms_per_frame": round(min(ms), 3),
-            "median_ms_per_frame": round(med, 3),
-            "comparison": "torch eager median / this median" if ref_ms else "",
-            "ratio": round(ref_ms / med, 2) if ref_ms else None}
+    return {"what": f"{what}, {threads} thread{'s' if threads > 1 else ''}", "min": min(ms), "median": med,
+            "unit": "ms/frame", "compare_to": f"torch eager, {threads} thread{'s' if threads > 1 else ''}" if ref_ms else None,
+            "ratio": med / ref_ms if ref_ms else None}
 
 
 def _torch_steps(model: DanceGenerator, codes: torch.Tensor, start: torch.Tensor) -> np.ndarray:
@@ -78,8 +77,8 @@ def _normalised(dm: DanceModel, rotvecs: np.ndarray) -> np.ndarray:
 
 
 def _info(what: str) -> dict[str, Any]:
-    return {"what": what, "threads": None, "min_ms_per_frame": None, "median_ms_per_frame": None,
-            "comparison": "", "ratio": None}
+    """A row that is a note, not a timing."""
+    return {"what": what}
 
 
 def _export(model: DanceGenerator, folder: Path, precision: str, norm: dict[str, Any],
@@ -125,7 +124,7 @@ def run(checkpoint: Path | None = None) -> list[dict[str, Any]]:
             for precision in ("float32", "int8"):
                 dm = load_model(folders[precision], threads=threads)
                 rows.append(_row(f"onnxruntime {precision}, DanceModel.generate", threads,
-                                 _times(lambda: dm.generate(music, seed=0)), STEPS, ref["median_ms_per_frame"]))
+                                 _times(lambda: dm.generate(music, seed=0)), STEPS, ref["median"]))
         half = DanceGenerator(replace(cfg, lstm_hidden=512)).eval()
         dm = load_model(_export(half, Path(tmp) / "half", "int8", norm, rng), threads=2)
         rows.append(_row(f"onnxruntime int8, half-width LSTM (512 units, {count_step_macs(half.cfg) / 1e6:.1f} M MACs)",
@@ -153,15 +152,11 @@ def run(checkpoint: Path | None = None) -> list[dict[str, Any]]:
 
 
 def main() -> None:
+    from benchmarks.__main__ import print_rows
+
     p = argparse.ArgumentParser(description="Per-frame inference cost and 8-bit quality of the generator.")
     p.add_argument("--checkpoint", type=Path, help="a training checkpoint (default: random-init paper-size model)")
-    for r in run(p.parse_args().checkpoint):
-        if r["min_ms_per_frame"] is None:
-            print(r["what"])
-        else:
-            ratio = f"  x{r['ratio']} ({r['comparison']})" if r["ratio"] else ""
-            print(f"{r['what']:<75} threads={r['threads']}  min {r['min_ms_per_frame']:.3f} ms/frame  "
-                  f"median {r['median_ms_per_frame']:.3f}{ratio}")
+    print_rows(run(p.parse_args().checkpoint))
 
 
 if __name__ == "__main__":

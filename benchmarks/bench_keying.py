@@ -75,13 +75,13 @@ def run() -> list[dict]:
     slow = _times(lambda: _per_frame(bpy, obj, q300), 2)
     song = _times(lambda: _bulk(bpy, obj, q5400), REPEATS)
     rows = [
-        {"what": "keying 300 frames x 20 bones: bulk foreach_set", "min_s": min(bulk),
-         "median_s": statistics.median(bulk), "compare_to": "per-frame keyframe_insert",
+        {"what": "keying 300 frames x 20 bones: bulk foreach_set", "unit": "s", "min": min(bulk),
+         "median": statistics.median(bulk), "compare_to": "per-frame keyframe_insert",
          "ratio": min(bulk) / min(slow)},
-        {"what": "keying 300 frames x 20 bones: per-frame keyframe_insert", "min_s": min(slow),
-         "median_s": statistics.median(slow)},
-        {"what": "keying 5400 frames (3 min) x 20 bones: bulk", "min_s": min(song),
-         "median_s": statistics.median(song)},
+        {"what": "keying 300 frames x 20 bones: per-frame keyframe_insert", "unit": "s", "min": min(slow),
+         "median": statistics.median(slow)},
+        {"what": "keying 5400 frames (3 min) x 20 bones: bulk", "unit": "s", "min": min(song),
+         "median": statistics.median(song)},
     ]
     return rows
 

@@ -72,9 +72,9 @@ def run() -> list[dict]:
     for label, y, sr in (("48 kHz stereo", y48, 48000), ("22.05 kHz mono", y22, 22050)):
         ours = _times(lambda: extract_features(y, sr, fps=30))
         theirs = _times(lambda: _librosa_features(y, sr))
-        rows.append({"what": f"music features, {SECONDS} s {label}, librosa", "min_s": min(theirs),
-                     "median_s": statistics.median(theirs)})
-        rows.append({"what": f"music features, {SECONDS} s {label}, ours", "min_s": min(ours),
-                     "median_s": statistics.median(ours), "compare_to": "librosa (row above)",
+        rows.append({"what": f"music features, {SECONDS} s {label}, librosa", "unit": "s", "min": min(theirs),
+                     "median": statistics.median(theirs)})
+        rows.append({"what": f"music features, {SECONDS} s {label}, ours", "unit": "s", "min": min(ours),
+                     "median": statistics.median(ours), "compare_to": "librosa (row above)",
                      "ratio": min(ours) / min(theirs)})
     return rows

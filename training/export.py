@@ -128,10 +128,20 @@ def quantize_step(src: Path, dst: Path) -> None:
     """Dynamic 8-bit quantisation of every MatMul weight (per output column, unsigned
     activations, weights in 7 bits: this CPU has AVX2 without VNNI, where full-range
     u8 x s8 products can saturate)."""
+    import logging
+
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), op_types_to_quantize=["MatMul"], per_channel=True,
-                     reduce_range=True, weight_type=QuantType.QInt8)
+    # the quantiser logs advice to pre-process (shape inference) on the root logger: our step
+    # graph is plain MatMul/elementwise with static shapes, so the advice does not apply
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(str(src), str(dst), op_types_to_quantize=["MatMul"], per_channel=True,
+                         reduce_range=True, weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
 
 
 def _tolist(a: Any) -> list:
