@@ -1,6 +1,7 @@
 """The extension enables from the source tree the way Blender installs extensions."""
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -52,3 +53,41 @@ def test_enable_disable_twice_leaves_nothing_registered(linked_extension):
         addon_utils.disable(MODULE, default_set=True, handle_error=None)
         assert MODULE not in bpy.context.preferences.addons
         assert _registered(bpy, classes) == []
+        assert not hasattr(bpy.types.Scene, "dance")
+
+
+def test_panel_settings_and_operators_bake(linked_extension, music_tracks, tmp_path):
+    """The operators as a user drives them: detect the bones, edit the map, bake, read the result."""
+    bpy = linked_extension
+    import addon_utils
+
+    from test_bake import tiny_model_dir
+
+    addon_utils.enable(MODULE, default_set=True, handle_error=None)
+    character = importlib.import_module(f"{MODULE}.blender.character")
+    scene = bpy.context.scene
+    scene.sequence_editor_create().strips.new_sound("song", str(music_tracks[1]), channel=1, frame_start=1)
+    arm, _ = character.build_dancer("Dancer")
+    s = scene.dance
+    assert s.strip == "song"
+    assert not bpy.ops.dance.bake.poll()            # no armature picked yet
+    s.armature = arm
+    model = tiny_model_dir(tmp_path)
+    bpy.context.preferences.addons[MODULE].preferences.models_folder = str(model.parent)
+    assert s.model == str(model)
+    assert bpy.ops.dance.detect_bones() == {"FINISHED"}
+    assert {i.joint: i.bone for i in s.bone_map}["left_elbow"] == "left_elbow"
+    # the user unmaps an optional bone: it is not keyed
+    next(i for i in s.bone_map if i.joint == "left_collar").bone = ""
+    assert bpy.ops.dance.bake() == {"FINISHED"}
+    action = arm.animation_data.action
+    assert action.name == "Dance - song"
+    paths = {fc.data_path for fc in action.layers[0].strips[0].channelbag(action.slots[0]).fcurves}
+    assert 'pose.bones["left_collar"].rotation_quaternion' not in paths
+    assert 'pose.bones["left_elbow"].rotation_quaternion' in paths
+    assert "Dance - song" in s.last_result and "BPM" in s.last_result
+    # a bad edit is refused with the bone named, and nothing changes
+    next(i for i in s.bone_map if i.joint == "head").bone = "nope"
+    with pytest.raises(RuntimeError, match="head -> 'nope'"):
+        bpy.ops.dance.bake()
+    assert len(bpy.data.actions) == 1

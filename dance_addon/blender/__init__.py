@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import bpy
 
-from . import preferences
+from . import operators, panel, preferences, properties
 
-_MODULES = (preferences,)
+_MODULES = (preferences, properties, operators, panel)
 
 
 def _classes():
@@ -16,8 +16,10 @@ def _classes():
 def register():
     for cls in _classes():
         bpy.utils.register_class(cls)
+    properties.register_properties()
 
 
 def unregister():
+    properties.unregister_properties()
     for cls in reversed(tuple(_classes())):
         bpy.utils.unregister_class(cls)

@@ -1,0 +1,139 @@
+"""Command line: `python -m dance_addon generate ...` (no Blender needed) and `... bake ...` (headless Blender).
+
+generate: music file in, dance out as .npz (rotvecs (T, 20, 3), positions (T, 20, 3) metres Y up,
+joint_names, fps) and optionally a BVH of the canonical skeleton.
+bake: does in headless Blender what the panel's Bake does: adds the song as a sound strip, bakes
+the dance onto the rig (a rig from a .blend, or the built-in dancer), saves a .blend.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def _default_model() -> Path:
+    from .core.models import shipped_model_dirs
+
+    found = shipped_model_dirs()
+    if not found:
+        raise SystemExit("error: no model ships with this copy of the add-on; pass --model FOLDER "
+                         "(a folder with model.json written by training/export.py)")
+    return found[0]
+
+
+def grounded_positions(rotvecs: np.ndarray) -> np.ndarray:
+    """Forward kinematics of a dance in place, the lowest foot point on Y = 0 every frame."""
+    from .core import skeleton as sk
+    from .core.rig import lowest_foot_point
+
+    pos = sk.forward_kinematics(rotvecs)
+    pos[..., 1] -= lowest_foot_point(rotvecs, pos)[:, None]
+    return pos
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .core import music, skeleton as sk
+    from .core.bvh import write_bvh
+    from .core.generator import ModelError, load_model
+    from .core.rotations import quat_to_rotvec, rotvec_to_quat, sample_quats
+
+    try:
+        model = load_model(args.model or _default_model(), features_version=music.FEATURES_VERSION,
+                           feature_columns=music.FEATURE_COLUMNS)
+        samples = music.load_audio(args.audio)
+    except (ModelError, music.AudioError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    feats = music.extract_features(samples, music.ANALYSIS_SR, model.fps, source=str(args.audio))
+    rotvecs = model.generate(feats.matrix, seed=args.seed)                      # (T, 20, 3) at model fps
+    fps = args.fps or model.fps
+    if fps != model.fps:
+        n = int(np.floor((len(rotvecs) - 1) / model.fps * fps + 1e-6)) + 1
+        q = sample_quats(rotvec_to_quat(rotvecs.astype(np.float64)), np.arange(n) / fps * model.fps)
+        rotvecs = quat_to_rotvec(q)
+    rotvecs = rotvecs.astype(np.float32)
+    positions = grounded_positions(rotvecs).astype(np.float32)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(args.out, rotvecs=rotvecs, positions=positions, joint_names=np.array(sk.JOINT_NAMES), fps=fps)
+    print(f"wrote {args.out}: {len(rotvecs)} frames at {fps:g} fps ({len(rotvecs) / fps:.1f} s), "
+          f"{feats.tempo:.0f} BPM, seed {args.seed}")
+    if args.bvh:
+        write_bvh(args.bvh, rotvecs, positions[:, 0], fps)
+        print(f"wrote {args.bvh}")
+    return 0
+
+
+def cmd_bake(args: argparse.Namespace) -> int:
+    import os
+    import tempfile
+
+    os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="dance-cli-"))
+    import bpy
+
+    from .blender import bake, character
+
+    if args.rig:
+        bpy.ops.wm.open_mainfile(filepath=str(args.rig))
+        name = args.armature
+        if not name:
+            arms = [o.name for o in bpy.data.objects if o.type == "ARMATURE"]
+            if len(arms) != 1:
+                print(f"error: {args.rig} holds {len(arms)} armatures ({', '.join(arms)}); name one with --armature",
+                      file=sys.stderr)
+                return 2
+            name = arms[0]
+    else:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        name = character.build_dancer("Dancer")[0].name
+    scene = bpy.context.scene
+    se = scene.sequence_editor_create()
+    song = Path(args.audio).resolve()
+    if not song.is_file():
+        print(f"error: {song}: no such file", file=sys.stderr)
+        return 2
+    strip = se.strips.new_sound(song.stem, str(song), channel=max([s.channel for s in se.strips] + [0]) + 1,
+                                frame_start=args.start_frame)
+    scene.frame_start, scene.frame_end = strip.frame_final_start, strip.frame_final_end - 1
+    request = bake.BakeRequest(armature_name=name, strip_name=strip.name,
+                               model_dir=Path(args.model) if args.model else _default_model(), seed=args.seed)
+    try:
+        report = bake.bake(scene, request)
+    except bake.BakeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    bpy.ops.wm.save_as_mainfile(filepath=str(args.out.resolve()))
+    print(f"baked '{report.action}' onto '{name}': frames {report.frames[0]}-{report.frames[1]}, "
+          f"{report.tempo:.0f} BPM; saved {args.out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m dance_addon", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("generate", help="music file -> dance (.npz, optional .bvh)")
+    g.add_argument("--audio", type=Path, required=True)
+    g.add_argument("--out", type=Path, required=True, help="output .npz")
+    g.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--fps", type=float, help="frame rate of the output (default: the model's)")
+    g.add_argument("--bvh", type=Path, help="also write the dance as BVH")
+    g.set_defaults(func=cmd_generate)
+    b = sub.add_parser("bake", help="bake onto a rig in headless Blender and save a .blend")
+    b.add_argument("--audio", type=Path, required=True)
+    b.add_argument("--out", type=Path, required=True, help="output .blend")
+    b.add_argument("--rig", type=Path, help=".blend holding the character (default: the built-in dancer)")
+    b.add_argument("--armature", help="armature object name in --rig")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
+    b.add_argument("--start-frame", type=int, default=1, help="where the song starts on the timeline")
+    b.set_defaults(func=cmd_bake)
+    args = p.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

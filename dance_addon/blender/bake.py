@@ -1,0 +1,219 @@
+"""Bake a dance onto an armature: the Python API that the operator, the command line and tests call.
+
+Three steps, so that a failure or a cancel leaves the file exactly as it was:
+1. `plan_bake` reads and checks everything (strip, audio file, armature, bone map, model) and
+   changes nothing; every problem raises BakeError with what is wrong and what to do.
+2. `compute_bake` decodes the song's audible stretch, computes the music features at the model's
+   frame rate, generates the dance, resamples it to the scene's frames and poses the rig, all in
+   memory. It can run in a worker thread (no bpy access) and is cancelled through its progress
+   callback (generator.Cancelled).
+3. `apply_bake` writes the result in one step: a new action named after the song, keyed in bulk;
+   the rig's current action is kept (never overwritten): the new action becomes the active one
+   and the previous one gets a fake user so it is not lost, or, with push_to_nla, the dance goes
+   onto a new NLA track and the active action is left alone.
+
+Timing: scene frame f of the dance hears the strip's source at strip_span.source_time(f) (see
+strips.py); the model runs at its own fps over that stretch and its motion is resampled to the
+scene's frame rate by slerp.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from ..core import bonemaps
+from ..core import music as music_mod
+from ..core.generator import DanceModel, ModelError, ProgressFn, load_model
+from ..core.rig import RigError, RigPose, RigRest, pose_rig
+from ..core.rotations import quat_to_rotvec, rotvec_to_quat, sample_quats
+from ..core.skeleton import NUM_JOINTS, STANDING_HEIGHT
+from . import keying, retarget, strips
+
+MIN_SECONDS = 1.0
+
+
+class BakeError(ValueError):
+    """The bake cannot run as asked; the message says what is wrong and what to do."""
+
+
+@dataclass
+class BakeRequest:
+    """What to bake. frame_start/frame_end default to the strip's span (end exclusive)."""
+    armature_name: str
+    strip_name: str
+    model_dir: Path
+    seed: int = 0
+    frame_start: int | None = None
+    frame_end: int | None = None
+    bone_map: dict[str, str] | None = None  # None: detect from the bone names
+    action_name: str | None = None          # None: "Dance - <strip name>"
+    push_to_nla: bool = False
+    floor: str = "ground"                   # "ground" or "keep"
+    root_motion: str = "full"               # "full", "in_place" or "orientation"
+
+
+@dataclass
+class BakePlan:
+    request: BakeRequest
+    span: strips.StripSpan
+    frame_start: int
+    frame_end: int
+    rig: RigRest
+    bone_map: dict[str, str]
+    preset: str
+    model: DanceModel
+    samples: np.ndarray | None = None       # the decoded song (mono, analysis rate), read in plan_bake
+
+    @property
+    def frame_count(self) -> int:
+        return self.frame_end - self.frame_start
+
+
+@dataclass
+class BakeResult:
+    pose: RigPose
+    frames: np.ndarray          # scene frame numbers, one per key
+    tempo: float
+    beats: int
+    rotvecs: np.ndarray         # (N, 20, 3) canonical motion at scene frames
+
+
+@dataclass
+class BakeReport:
+    action: str
+    frames: tuple[int, int]
+    bones: int
+    tempo: float
+    beats: int
+    preset: str
+    previous_action: str | None = None
+    messages: list[str] = field(default_factory=list)
+
+
+def plan_bake(scene: bpy.types.Scene, request: BakeRequest) -> BakePlan:
+    """Check everything the bake needs and read it; changes nothing."""
+    obj = bpy.data.objects.get(request.armature_name)
+    if obj is None or obj.type != "ARMATURE":
+        raise BakeError(f"'{request.armature_name}' is not an armature object; pick the character's armature")
+    if obj.library is not None or obj.data.library is not None:
+        raise BakeError(f"armature '{obj.name}' is linked from a library and cannot be animated here; "
+                        "make a library override of it (Object > Library Override) and bake onto that")
+    if obj.mode == "EDIT" or obj.data.is_editmode:
+        raise BakeError(f"armature '{obj.name}' is in Edit Mode; go back to Object or Pose Mode to bake")
+    se = scene.sequence_editor
+    strip = None
+    if se is not None:
+        strip = next((s for s in strips.sound_strips(scene) if s.name == request.strip_name), None)
+    if strip is None:
+        raise BakeError("the scene has no sound strip named "
+                        f"'{request.strip_name}'; add the song in the Video Sequencer (Add > Sound)"
+                        if request.strip_name else "pick a sound strip; add the song in the Video Sequencer (Add > Sound)")
+    try:
+        span = strips.strip_span(scene, strip)
+    except strips.StripError as e:
+        raise BakeError(str(e)) from None
+    start = span.first_frame if request.frame_start is None else int(request.frame_start)
+    end = span.end_frame if request.frame_end is None else int(request.frame_end)
+    if end - start < MIN_SECONDS * span.scene_fps:
+        raise BakeError(f"the frame range {start}-{end - 1} is shorter than {MIN_SECONDS:g} s; widen it")
+
+    rig = retarget.rig_rest(obj)
+    try:
+        if request.bone_map:
+            bonemaps.validate(request.bone_map, rig.names)
+            bone_map, preset = dict(request.bone_map), "custom"
+        else:
+            det = bonemaps.detect(rig.names)
+            bone_map, preset = det.bone_map, det.preset
+    except bonemaps.BoneMapError as e:
+        raise BakeError(f"armature '{obj.name}': {e}") from None
+
+    try:
+        model = load_model(request.model_dir, features_version=music_mod.FEATURES_VERSION,
+                           feature_columns=music_mod.FEATURE_COLUMNS)
+    except ModelError as e:
+        raise BakeError(str(e)) from None
+
+    try:
+        samples = music_mod.load_audio(span.filepath)
+    except music_mod.AudioError as e:
+        raise BakeError(f"sound strip '{strip.name}': {e}") from None
+    plan = BakePlan(request, span, start, end, rig, bone_map, preset, model, samples)
+    _check_audible(plan)
+    return plan
+
+
+def _song_window(plan: BakePlan) -> np.ndarray:
+    """The samples heard over the bake's frames (silence where the strip plays nothing)."""
+    sr = music_mod.ANALYSIS_SR
+    t0 = plan.span.source_time(plan.frame_start)
+    n = int(round(plan.frame_count / plan.span.scene_fps * sr))
+    first = int(round(t0 * sr))
+    out = np.zeros(n, dtype=np.float32)
+    src = plan.samples
+    lo, hi = max(first, 0), min(first + n, len(src))
+    if hi > lo:
+        out[lo - first:hi - first] = src[lo:hi]
+    return out
+
+
+def _check_audible(plan: BakePlan) -> None:
+    window = _song_window(plan)
+    if not np.any(np.abs(window) > 1e-4):
+        raise BakeError(f"sound strip '{plan.span.name}' is silent over frames {plan.frame_start}-{plan.frame_end - 1}; "
+                        "a dance needs music: check the file, the strip's offset and the frame range")
+
+
+def compute_bake(plan: BakePlan, progress: ProgressFn | None = None) -> BakeResult:
+    """Features, generation, resampling and posing, in memory (no bpy access: safe in a thread)."""
+    feats = music_mod.extract_features(_song_window(plan), music_mod.ANALYSIS_SR, plan.model.fps,
+                                       source=plan.span.filepath)
+    rotvecs_model = plan.model.generate(feats.matrix, seed=plan.request.seed, progress=progress)  # (T, 20, 3)
+    # model frames -> scene frames: scene frame k (from frame_start) sits at k / scene_fps seconds
+    positions = np.arange(plan.frame_count) / plan.span.scene_fps * plan.model.fps
+    quats = sample_quats(rotvec_to_quat(rotvecs_model.astype(np.float64)), positions)
+    rotvecs = quat_to_rotvec(quats).reshape(-1, NUM_JOINTS, 3)
+    root = np.zeros((len(rotvecs), 3))
+    root[:, 1] = STANDING_HEIGHT       # the model dances in place; the floor rule sets the height
+    try:
+        pose = pose_rig(plan.rig, plan.bone_map, rotvecs, root, floor=plan.request.floor,
+                        root_motion=plan.request.root_motion)
+    except RigError as e:
+        raise BakeError(str(e)) from None
+    frames = np.arange(plan.frame_start, plan.frame_end, dtype=np.float64)
+    return BakeResult(pose, frames, feats.tempo, len(feats.beats), rotvecs)
+
+
+def apply_bake(plan: BakePlan, result: BakeResult) -> BakeReport:
+    """Write the dance into the file in one step (see the module docstring)."""
+    obj = bpy.data.objects[plan.request.armature_name]
+    name = plan.request.action_name or f"Dance - {plan.span.name}"
+    target = retarget.key_pose(obj, result.pose, result.frames, name)
+    target.action.use_fake_user = True
+    ad = obj.animation_data or obj.animation_data_create()
+    previous = ad.action
+    report = BakeReport(target.action.name, (plan.frame_start, plan.frame_end - 1), len(result.pose.rotations),
+                        result.tempo, result.beats, plan.preset)
+    if plan.request.push_to_nla:
+        track = ad.nla_tracks.new()
+        track.name = target.action.name
+        strip = track.strips.new(target.action.name, plan.frame_start, target.action)
+        if target.slot is not None and hasattr(strip, "action_slot"):
+            strip.action_slot = target.slot
+        report.messages.append(f"pushed onto NLA track '{track.name}'")
+    else:
+        if previous is not None:
+            previous.use_fake_user = True
+            report.previous_action = previous.name
+            report.messages.append(f"previous action '{previous.name}' kept (fake user)")
+        keying.assign(obj, target)
+    return report
+
+
+def bake(scene: bpy.types.Scene, request: BakeRequest, progress: ProgressFn | None = None) -> BakeReport:
+    """plan, compute and apply in one call (for scripts and the command line)."""
+    plan = plan_bake(scene, request)
+    return apply_bake(plan, compute_bake(plan, progress))

@@ -1,0 +1,210 @@
+"""The bake API in real bpy: a song on the timeline and a rig in, a new action out, the file
+unchanged on every refusal or cancel. The model is a tiny, randomly initialised real ONNX model
+with the add-on's music features (dance quality is the generator's business, not the bake's)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from dance_addon.core import music as music_mod
+from dance_addon.core.generator import Cancelled
+from dance_addon.core.skeleton import MOTION_DIM
+from training.export import export_model
+from training.model import DanceGenerator, GeneratorConfig, MusicCoderConfig
+
+F = len(music_mod.FEATURE_COLUMNS)
+TINY = GeneratorConfig(music_dim=F, enc_hidden=(16, 16), lstm_hidden=32, dec_hidden=(16, 16),
+                       coder=MusicCoderConfig(channels=8, dilations=(1, 2)))
+
+
+def tiny_model_dir(folder):
+    """A tiny random-init model with the add-on's real music features, exported to folder/tiny."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(1)
+    norm = {"motion_mean": np.zeros(MOTION_DIM), "motion_std": np.full(MOTION_DIM, 0.3),
+            "music_mean": np.zeros(F), "music_std": np.ones(F)}
+    path = export_model(DanceGenerator(TINY).eval(), folder / "tiny", fps=30.0,
+                        features_version=music_mod.FEATURES_VERSION, feature_columns=music_mod.FEATURE_COLUMNS,
+                        norm=norm, start_poses=rng.normal(size=(4, MOTION_DIM)), feedback_noise_std=0.05,
+                        provenance={"data": "random init, for tests"}, licence="MIT", model_version="test",
+                        precision="float32")
+    return path.parent
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return tiny_model_dir(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture
+def scene_with_song(bpy_module, music_tracks):
+    from dance_addon.blender import character
+
+    bpy = bpy_module
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 24, 1.0
+    se = scene.sequence_editor_create()
+    strip = se.strips.new_sound("song", str(music_tracks[0]), channel=1, frame_start=10)
+    strip.frame_offset_start = 24          # trimmed by one second
+    arm, _ = character.build_dancer("Dancer")
+    return bpy, scene, strip, arm
+
+
+def _request(model_dir, **kw):
+    from dance_addon.blender.bake import BakeRequest
+
+    return BakeRequest(**{"armature_name": "Dancer", "strip_name": "song", "model_dir": model_dir, **kw})
+
+
+def _snapshot(bpy):
+    """What a bake may change: actions, their users, each object's animation data."""
+    return ({a.name: (a.users, a.use_fake_user) for a in bpy.data.actions},
+            {o.name: (o.animation_data.action.name if o.animation_data and o.animation_data.action else None,
+                      len(o.animation_data.nla_tracks) if o.animation_data else 0) for o in bpy.data.objects})
+
+
+def test_bake_keys_the_strip_span_into_a_new_action(scene_with_song, model_dir):
+    from dance_addon.blender import bake
+
+    bpy, scene, strip, arm = scene_with_song
+    old = bpy.data.actions.new("Idle")
+    arm.animation_data_create().action = old
+    report = bake.bake(scene, _request(model_dir, seed=3))
+    action = arm.animation_data.action
+    assert action.name == report.action == "Dance - song"
+    assert report.previous_action == "Idle" and bpy.data.actions["Idle"].use_fake_user
+    assert report.frames == (strip.frame_final_start, strip.frame_final_end - 1)
+    assert report.preset == "canonical" and report.bones == 20
+    assert report.tempo > 0 and report.beats > 10
+    fcurves = action.layers[0].strips[0].channelbag(action.slots[0]).fcurves
+    assert len(fcurves) == 20 * 4 + 3
+    keys = np.empty(2 * len(fcurves[0].keyframe_points), dtype=np.float32)
+    fcurves[0].keyframe_points.foreach_get("co", keys)
+    assert keys[0] == strip.frame_final_start and keys[-2] == strip.frame_final_end - 1
+    # the dance moves: bones turn between frames
+    scene.frame_set(strip.frame_final_start + 10)
+    a = np.array(arm.pose.bones["left_elbow"].rotation_quaternion)
+    scene.frame_set(strip.frame_final_start + 40)
+    b = np.array(arm.pose.bones["left_elbow"].rotation_quaternion)
+    assert not np.allclose(a, b, atol=1e-4)
+
+
+def test_same_seed_same_dance_other_seed_other_dance(scene_with_song, model_dir):
+    from dance_addon.blender import bake
+
+    bpy, scene, *_ = scene_with_song
+    plan = bake.plan_bake(scene, _request(model_dir, seed=1))
+    r1, r2 = bake.compute_bake(plan), bake.compute_bake(plan)
+    assert np.array_equal(r1.rotvecs, r2.rotvecs)
+    r3 = bake.compute_bake(bake.plan_bake(scene, _request(model_dir, seed=2)))
+    assert not np.allclose(r1.rotvecs, r3.rotvecs)
+
+
+def test_push_to_nla_leaves_the_active_action(scene_with_song, model_dir):
+    from dance_addon.blender import bake
+
+    bpy, scene, strip, arm = scene_with_song
+    old = bpy.data.actions.new("Idle")
+    arm.animation_data_create().action = old
+    report = bake.bake(scene, _request(model_dir, push_to_nla=True))
+    assert arm.animation_data.action == old
+    track = arm.animation_data.nla_tracks[report.action]
+    assert track.strips[0].action.name == report.action
+    assert track.strips[0].frame_start == strip.frame_final_start
+
+
+def test_second_bake_makes_a_second_action(scene_with_song, model_dir):
+    from dance_addon.blender import bake
+
+    bpy, scene, _, arm = scene_with_song
+    first = bake.bake(scene, _request(model_dir, seed=0))
+    second = bake.bake(scene, _request(model_dir, seed=1))
+    assert first.action != second.action
+    assert bpy.data.actions[first.action].use_fake_user        # the first dance is kept
+    assert arm.animation_data.action.name == second.action
+
+
+def test_cancel_leaves_the_file_unchanged(scene_with_song, model_dir):
+    from dance_addon.blender import bake
+
+    bpy, scene, *_ = scene_with_song
+    before = _snapshot(bpy)
+    with pytest.raises(Cancelled):
+        bake.bake(scene, _request(model_dir), progress=lambda done, total: done < total // 3)
+    assert _snapshot(bpy) == before
+
+
+@pytest.mark.parametrize("case", ["no_strip", "silent", "missing_file", "corrupt_file", "edit_mode",
+                                  "no_bones", "bad_model", "other_skeleton_model", "short_range"])
+def test_bad_input_is_refused_and_changes_nothing(scene_with_song, model_dir, tmp_path, case):
+    from dance_addon.blender import bake
+
+    bpy, scene, strip, arm = scene_with_song
+    req = _request(model_dir)
+    if case == "no_strip":
+        req.strip_name = "nothing"
+        match = "no sound strip named 'nothing'"
+    elif case == "silent":
+        path = tmp_path / "silence.wav"
+        sf.write(path, np.zeros(44100 * 5, np.float32), 44100)
+        scene.sequence_editor.strips.new_sound("quiet", str(path), channel=2, frame_start=1)
+        req.strip_name = "quiet"
+        match = "silent"
+    elif case == "missing_file":
+        path = tmp_path / "gone.wav"
+        sf.write(path, np.zeros(44100, np.float32), 44100)
+        scene.sequence_editor.strips.new_sound("gone", str(path), channel=2, frame_start=1)
+        path.unlink()
+        req.strip_name = "gone"
+        match = "gone.wav"
+    elif case == "corrupt_file":
+        path = tmp_path / "bad.wav"
+        sf.write(path, np.random.default_rng(0).normal(size=44100).astype(np.float32) * 0.1, 44100)
+        scene.sequence_editor.strips.new_sound("bad", str(path), channel=2, frame_start=1)
+        path.write_bytes(b"RIFF\x00\x01garbage" * 10)
+        req.strip_name = "bad"
+        match = "bad.wav"
+    elif case == "edit_mode":
+        bpy.context.view_layer.objects.active = arm
+        bpy.ops.object.mode_set(mode="EDIT")
+        match = "Edit Mode"
+    elif case == "no_bones":
+        other = bpy.data.objects.new("Blob", bpy.data.armatures.new("Blob"))
+        scene.collection.objects.link(other)
+        bpy.context.view_layer.objects.active = other
+        bpy.ops.object.mode_set(mode="EDIT")
+        other.data.edit_bones.new("Bone").tail = (0, 0, 1)
+        bpy.ops.object.mode_set(mode="OBJECT")
+        req.armature_name = "Blob"
+        match = "cannot be mapped"
+    elif case == "bad_model":
+        bad = tmp_path / "bad_model"
+        bad.mkdir()
+        for f in model_dir.iterdir():
+            (bad / f.name).write_bytes(f.read_bytes())
+        (bad / "step.onnx").write_bytes(b"not a model")
+        req.model_dir = bad
+        match = "corrupt"
+    elif case == "other_skeleton_model":
+        import json
+
+        other = tmp_path / "other"
+        other.mkdir()
+        for f in model_dir.iterdir():
+            (other / f.name).write_bytes(f.read_bytes())
+        meta = json.loads((other / "model.json").read_text())
+        meta["joint_names"] = meta["joint_names"][:-1] + ["right_hand"]
+        (other / "model.json").write_text(json.dumps(meta))
+        req.model_dir = other
+        match = "canonical 20-joint skeleton"
+    else:
+        req.frame_start, req.frame_end = 100, 110
+        match = "shorter than"
+    before = _snapshot(bpy)
+    with pytest.raises(bake.BakeError, match=match):
+        bake.bake(scene, req)
+    assert _snapshot(bpy) == before
+    if case == "edit_mode":
+        bpy.ops.object.mode_set(mode="OBJECT")
