@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test bench mocap-report clean
+.PHONY: setup test bench mocap-report extension clean
 
 setup: $(STAMP)
 
@@ -25,5 +25,11 @@ bench: $(STAMP)
 mocap-report: $(STAMP)
 	$(PY) -m training.mocap.report
 
+# Installable zips in dist/, one per platform (linux-x64, windows-x64, macos-arm64, macos-x64),
+# onnxruntime bundled as wheels (cached in build/wheels; numpy never bundled). Why these
+# onnxruntime versions and Python tags: tools/README.md.
+extension: $(STAMP)
+	$(PY) tools/build_extension.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache out dist results
+	rm -rf $(VENV) .pytest_cache out dist results build

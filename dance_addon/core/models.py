@@ -1,7 +1,9 @@
 """Where dance models are found: the ones the add-on ships, and any folder of the user's.
 
-A model is a folder holding `model.json` (see generator.py). The built extension carries its
-models in `<package>/models/`; in the source tree they live in the repository's `models/`.
+A model is a folder holding a `model.json` (see `generator.py`). A built extension carries its
+models in `<package>/models/` (tools/build_extension.py copies them there); the source tree keeps
+them in `<repo>/models/`, beside the package. The package's own folder wins when it exists, so an
+installed extension never looks at its neighbours in the extensions folder.
 """
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from pathlib import Path
 
 from .generator import MANIFEST
 
+# The dance_addon package folder, with symlinks resolved (a source tree linked into Blender's
+# extensions folder resolves to the repository).
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
@@ -19,10 +23,14 @@ def model_dirs_in(folder: Path | None) -> list[Path]:
     folder = Path(folder)
     if (folder / MANIFEST).is_file():
         return [folder]
-    return sorted(p for p in folder.iterdir() if (p / MANIFEST).is_file())
+    return sorted((d for d in folder.iterdir() if (d / MANIFEST).is_file()), key=lambda d: d.name)
 
 
-def shipped_model_dirs() -> list[Path]:
-    """The models shipped with the add-on: the built extension's, else the source tree's."""
-    found = model_dirs_in(PACKAGE_DIR / "models")
-    return found or model_dirs_in(PACKAGE_DIR.parent / "models")
+def shipped_model_dirs(package_dir: Path = PACKAGE_DIR) -> list[Path]:
+    """Model folders shipped with the add-on, sorted by folder name.
+
+    Looks in `package_dir/models/` (built extension), else in `package_dir/../models/` (source
+    tree). Returns an empty list when no model ships.
+    """
+    built = package_dir / "models"
+    return model_dirs_in(built if built.is_dir() else package_dir.parent / "models")

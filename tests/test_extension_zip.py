@@ -1,0 +1,87 @@
+"""The built linux-x64 zip installs into headless Blender, uses its bundled onnxruntime wheel,
+runs a shipped model, and disables and uninstalls cleanly.
+
+The zip is built once per session by tools/build_extension.py with one tiny exported model as
+the shipped models; the wheels are cached in build/wheels (the first run downloads the ~27 MB
+onnxruntime wheels from PyPI; a failed download fails the test with pip's message)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dance_addon.core.generator import load_model
+from test_generator import TINY, _export, _song
+from tools.build_extension import build
+from training.model import DanceGenerator
+
+REPO = Path(__file__).resolve().parents[1]
+PROBE = Path(__file__).with_name("zip_install_probe.py")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, Path]:
+    """(linux-x64 zip, the tiny model folder it ships)."""
+    root = tmp_path_factory.mktemp("ext")
+    torch.manual_seed(0)
+    model = _export(DanceGenerator(TINY).eval(), root / "models" / "tiny", "int8").parent
+    (zip_path,) = build(["linux-x64"], root / "models", root / "dist", REPO / "build" / "wheels", root / "stage")
+    return zip_path, model
+
+
+def test_zip_bundles_onnxruntime_wheels_and_models_but_no_numpy(built):
+    zip_path, model = built
+    assert zip_path.name == "dance_addon-0.1.0-linux_x64.zip"
+    names = zipfile.ZipFile(zip_path).namelist()
+    wheels = [n for n in names if n.startswith("wheels/")]
+    assert any(w.startswith("wheels/onnxruntime-1.32.0-cp311-") for w in wheels)
+    assert any(w.startswith("wheels/onnxruntime-1.32.0-cp313-") for w in wheels)
+    assert not any("numpy" in n.lower() for n in names)
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    assert {f"models/tiny/{f.name}" for f in model.iterdir()} <= set(names)
+
+
+def _probe(user: Path, *args: str) -> dict:
+    """Run tests/zip_install_probe.py in a fresh process with `user` as Blender's user folder."""
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(user))
+    done = subprocess.run([sys.executable, str(PROBE), *args], capture_output=True, text=True, env=env, timeout=300)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("PROBE ")]
+    assert done.returncode == 0 and lines, f"probe {args[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return json.loads(lines[-1][len("PROBE "):])
+
+
+def test_installed_zip_enables_uses_its_wheel_and_uninstalls(built, tmp_path):
+    zip_path, model = built
+    user = tmp_path / "user"
+    installed = _probe(user, "install", str(zip_path))
+    assert installed["enabled"]
+    site = Path(installed["wheel_site_packages"])
+    assert site.is_relative_to(user / "extensions")
+    # Blender unpacked the bundled wheels for its Python (the cp311 onnxruntime of the two).
+    assert installed["installed_wheels"] == ["flatbuffers-25.12.19.dist-info", "onnxruntime-1.32.0.dist-info",
+                                             "packaging-26.3.dist-info", "protobuf-7.36.2.dist-info"]
+    assert next(site.glob("onnxruntime/capi/onnxruntime_pybind11_state.cpython-311-*.so"))
+
+    music = _song(60)
+    np.save(tmp_path / "music.npy", music)
+    used = _probe(user, "use", str(tmp_path / "music.npy"), str(tmp_path / "dance.npy"))
+    assert used["enabled"]
+    # After a restart onnxruntime is imported from the bundled wheel, not from the venv.
+    assert Path(used["onnxruntime_file"]).is_relative_to(site), used["onnxruntime_file"]
+    assert used["onnxruntime_version"] == "1.32.0"
+    # The shipped model is found inside the installed package and runs with that onnxruntime,
+    # giving what the venv's onnxruntime gives from the source model.
+    assert [Path(d).name for d in used["shipped_models"]] == ["tiny"]
+    assert Path(used["shipped_models"][0]).parent == Path(used["package_dir"]) / "models"
+    np.testing.assert_array_equal(np.load(tmp_path / "dance.npy"), load_model(model).generate(music, seed=3))
+
+    assert used["disabled"]
+    assert not used["package_dir_after_uninstall"]
+    assert used["wheels_after_uninstall"] == []

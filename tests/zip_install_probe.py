@@ -1,0 +1,78 @@
+"""Install a built extension zip into headless Blender, or use the installed one, and report
+what happened as JSON (one line starting with "PROBE ").
+
+    BLENDER_USER_RESOURCES=DIR python tests/zip_install_probe.py install ZIP
+    BLENDER_USER_RESOURCES=DIR python tests/zip_install_probe.py use MUSIC.npy OUT.npy
+
+Each phase runs in its own process, as a user installs and then restarts Blender. On install,
+Blender unpacks the wheels into `extensions/.local/lib/python3.X/site-packages` but only appends
+that folder to sys.path, so in this venv the venv's own onnxruntime would still win; at start-up
+Blender puts the folder before the interpreter's site-packages, so in the `use` phase onnxruntime
+can only come from the bundled wheel. `use`: enable, import onnxruntime, generate a dance with
+every shipped model from the music features in MUSIC.npy (the first one's saved to OUT.npy),
+then disable and uninstall.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import bpy
+
+EXT_ID = "dance_addon"
+MODULE = f"bl_ext.user_default.{EXT_ID}"
+
+
+def _wheel_site_packages() -> Path:
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    return Path(bpy.utils.user_resource("EXTENSIONS")) / ".local" / "lib" / version / "site-packages"
+
+
+def _installed_wheels() -> list[str]:
+    return sorted(p.name for p in _wheel_site_packages().glob("*.dist-info"))
+
+
+def install(zip_path: str) -> dict:
+    bpy.ops.extensions.package_install_files(repo="user_default", filepath=zip_path, enable_on_install=True)
+    return {"enabled": MODULE in bpy.context.preferences.addons and MODULE in sys.modules,
+            "wheel_site_packages": str(_wheel_site_packages()), "installed_wheels": _installed_wheels()}
+
+
+def use(music_path: str, out_path: str) -> dict:
+    bpy.ops.preferences.addon_enable(module=MODULE)
+    facts: dict = {"enabled": MODULE in bpy.context.preferences.addons,
+                   "package_dir": str(Path(sys.modules[MODULE].__file__).parent)}
+    import onnxruntime
+
+    facts["onnxruntime_file"] = onnxruntime.__file__
+    facts["onnxruntime_version"] = onnxruntime.__version__
+    models = importlib.import_module(f"{MODULE}.core.models")
+    generator = importlib.import_module(f"{MODULE}.core.generator")
+    shipped = models.shipped_model_dirs()
+    facts["shipped_models"] = [str(d) for d in shipped]
+    music = np.load(music_path)
+    for i, folder in enumerate(shipped):
+        dance = generator.load_model(folder).generate(music, seed=3)
+        if i == 0:
+            np.save(out_path, dance)
+
+    # The bake with the installed add-on goes here, once DANCE_OT_bake exists (bpy.ops.dance.bake).
+
+    bpy.ops.preferences.addon_disable(module=MODULE)
+    facts["disabled"] = MODULE not in bpy.context.preferences.addons
+    repos = bpy.context.preferences.extensions.repos
+    repo_index = next(i for i, r in enumerate(repos) if r.module == "user_default")
+    bpy.ops.extensions.package_uninstall(repo_directory=repos[repo_index].directory, repo_index=repo_index,
+                                         pkg_id=EXT_ID)
+    facts["package_dir_after_uninstall"] = Path(facts["package_dir"]).exists()
+    facts["wheels_after_uninstall"] = _installed_wheels()
+    return facts
+
+
+if __name__ == "__main__":
+    phase, *args = sys.argv[1:]
+    print("PROBE " + json.dumps({"install": install, "use": use}[phase](*args)))
