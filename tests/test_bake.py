@@ -19,7 +19,7 @@ TINY = GeneratorConfig(music_dim=F, enc_hidden=(16, 16), lstm_hidden=32, dec_hid
                        coder=MusicCoderConfig(channels=8, dilations=(1, 2)))
 
 
-def tiny_model_dir(folder):
+def tiny_model_dir(folder, precision: str = "float32"):
     """A tiny random-init model with the add-on's real music features, exported to folder/tiny."""
     torch.manual_seed(0)
     rng = np.random.default_rng(1)
@@ -29,7 +29,7 @@ def tiny_model_dir(folder):
                         features_version=music_mod.FEATURES_VERSION, feature_columns=music_mod.FEATURE_COLUMNS,
                         norm=norm, start_poses=rng.normal(size=(4, MOTION_DIM)), feedback_noise_std=0.05,
                         provenance={"data": "random init, for tests"}, licence="MIT", model_version="test",
-                        precision="float32")
+                        precision=precision)
     return path.parent
 
 

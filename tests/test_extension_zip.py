@@ -1,5 +1,5 @@
 """The built linux-x64 zip installs into headless Blender, uses its bundled onnxruntime wheel,
-runs a shipped model, and disables and uninstalls cleanly.
+runs a shipped model, bakes a dance with it, and disables and uninstalls cleanly.
 
 The zip is built once per session by tools/build_extension.py with one tiny exported model as
 the shipped models; the wheels are cached in build/wheels (the first run downloads the ~27 MB
@@ -15,12 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
+from dance_addon.core import music as music_mod
 from dance_addon.core.generator import load_model
-from test_generator import TINY, _export, _song
+from test_bake import tiny_model_dir
 from tools.build_extension import build
-from training.model import DanceGenerator
 
 REPO = Path(__file__).resolve().parents[1]
 PROBE = Path(__file__).with_name("zip_install_probe.py")
@@ -30,8 +29,7 @@ PROBE = Path(__file__).with_name("zip_install_probe.py")
 def built(tmp_path_factory) -> tuple[Path, Path]:
     """(linux-x64 zip, the tiny model folder it ships)."""
     root = tmp_path_factory.mktemp("ext")
-    torch.manual_seed(0)
-    model = _export(DanceGenerator(TINY).eval(), root / "models" / "tiny", "int8").parent
+    model = tiny_model_dir(root / "models", precision="int8")
     (zip_path,) = build(["linux-x64"], root / "models", root / "dist", REPO / "build" / "wheels", root / "stage")
     return zip_path, model
 
@@ -57,7 +55,7 @@ def _probe(user: Path, *args: str) -> dict:
     return json.loads(lines[-1][len("PROBE "):])
 
 
-def test_installed_zip_enables_uses_its_wheel_and_uninstalls(built, tmp_path):
+def test_installed_zip_enables_uses_its_wheel_bakes_and_uninstalls(built, tmp_path, music_tracks):
     zip_path, model = built
     user = tmp_path / "user"
     installed = _probe(user, "install", str(zip_path))
@@ -69,9 +67,9 @@ def test_installed_zip_enables_uses_its_wheel_and_uninstalls(built, tmp_path):
                                              "packaging-26.3.dist-info", "protobuf-7.36.2.dist-info"]
     assert next(site.glob("onnxruntime/capi/onnxruntime_pybind11_state.cpython-311-*.so"))
 
-    music = _song(60)
+    music = np.random.default_rng(0).normal(size=(60, len(music_mod.FEATURE_COLUMNS))).astype(np.float32)
     np.save(tmp_path / "music.npy", music)
-    used = _probe(user, "use", str(tmp_path / "music.npy"), str(tmp_path / "dance.npy"))
+    used = _probe(user, "use", str(tmp_path / "music.npy"), str(tmp_path / "dance.npy"), str(music_tracks[4]))
     assert used["enabled"]
     # After a restart onnxruntime is imported from the bundled wheel, not from the venv.
     assert Path(used["onnxruntime_file"]).is_relative_to(site), used["onnxruntime_file"]
@@ -81,6 +79,11 @@ def test_installed_zip_enables_uses_its_wheel_and_uninstalls(built, tmp_path):
     assert [Path(d).name for d in used["shipped_models"]] == ["tiny"]
     assert Path(used["shipped_models"][0]).parent == Path(used["package_dir"]) / "models"
     np.testing.assert_array_equal(np.load(tmp_path / "dance.npy"), load_model(model).generate(music, seed=3))
+
+    # and the installed add-on bakes: the Bake operator keys the song's span onto the dancer
+    assert used["bake"] == ["FINISHED"]
+    assert used["baked_action"] == "Dance - song"
+    assert used["baked_range"] == [used["strip_range"][0], used["strip_range"][1] - 1]
 
     assert used["disabled"]
     assert not used["package_dir_after_uninstall"]

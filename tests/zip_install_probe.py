@@ -2,7 +2,7 @@
 what happened as JSON (one line starting with "PROBE ").
 
     BLENDER_USER_RESOURCES=DIR python tests/zip_install_probe.py install ZIP
-    BLENDER_USER_RESOURCES=DIR python tests/zip_install_probe.py use MUSIC.npy OUT.npy
+    BLENDER_USER_RESOURCES=DIR python tests/zip_install_probe.py use MUSIC.npy OUT.npy SONG
 
 Each phase runs in its own process, as a user installs and then restarts Blender. On install,
 Blender unpacks the wheels into `extensions/.local/lib/python3.X/site-packages` but only appends
@@ -10,7 +10,7 @@ that folder to sys.path, so in this venv the venv's own onnxruntime would still 
 Blender puts the folder before the interpreter's site-packages, so in the `use` phase onnxruntime
 can only come from the bundled wheel. `use`: enable, import onnxruntime, generate a dance with
 every shipped model from the music features in MUSIC.npy (the first one's saved to OUT.npy),
-then disable and uninstall.
+bake SONG onto the built-in dancer with the Bake operator, then disable and uninstall.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def install(zip_path: str) -> dict:
             "wheel_site_packages": str(_wheel_site_packages()), "installed_wheels": _installed_wheels()}
 
 
-def use(music_path: str, out_path: str) -> dict:
+def use(music_path: str, out_path: str, song: str) -> dict:
     bpy.ops.preferences.addon_enable(module=MODULE)
     facts: dict = {"enabled": MODULE in bpy.context.preferences.addons,
                    "package_dir": str(Path(sys.modules[MODULE].__file__).parent)}
@@ -60,7 +60,17 @@ def use(music_path: str, out_path: str) -> dict:
         if i == 0:
             np.save(out_path, dance)
 
-    # The bake with the installed add-on goes here, once DANCE_OT_bake exists (bpy.ops.dance.bake).
+    # the bake, as a user drives it: a song on the timeline, the dancer, the first shipped model
+    character = importlib.import_module(f"{MODULE}.blender.character")
+    scene = bpy.context.scene
+    strip = scene.sequence_editor_create().strips.new_sound("song", song, channel=1, frame_start=5)
+    arm, _ = character.build_dancer("Dancer")
+    scene.dance.armature = arm
+    scene.dance.model = facts["shipped_models"][0]
+    facts["bake"] = sorted(bpy.ops.dance.bake())
+    facts["baked_action"] = arm.animation_data.action.name
+    facts["baked_range"] = [int(f) for f in arm.animation_data.action.frame_range]
+    facts["strip_range"] = [strip.frame_final_start, strip.frame_final_end]
 
     bpy.ops.preferences.addon_disable(module=MODULE)
     facts["disabled"] = MODULE not in bpy.context.preferences.addons
