@@ -78,6 +78,7 @@ def test_bake_keys_the_strip_span_into_a_new_action(scene_with_song, model_dir):
     assert report.frames == (strip.frame_final_start, strip.frame_final_end - 1)
     assert report.preset == "canonical" and report.bones == 20
     assert report.tempo > 0 and report.beats > 10
+    assert 0.0 <= report.beat_alignment <= 1.0
     fcurves = action.layers[0].strips[0].channelbag(action.slots[0]).fcurves
     assert len(fcurves) == 20 * 4 + 3
     keys = np.empty(2 * len(fcurves[0].keyframe_points), dtype=np.float32)

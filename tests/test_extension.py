@@ -85,7 +85,7 @@ def test_panel_settings_and_operators_bake(linked_extension, music_tracks, tmp_p
     paths = {fc.data_path for fc in action.layers[0].strips[0].channelbag(action.slots[0]).fcurves}
     assert 'pose.bones["left_collar"].rotation_quaternion' not in paths
     assert 'pose.bones["left_elbow"].rotation_quaternion' in paths
-    assert "Dance - song" in s.last_result and "BPM" in s.last_result
+    assert "Dance - song" in s.last_result and "BPM" in s.last_result and "beat alignment" in s.last_result
     # a bad edit is refused with the bone named, and nothing changes
     next(i for i in s.bone_map if i.joint == "head").bone = "nope"
     with pytest.raises(RuntimeError, match="head -> 'nope'"):

@@ -396,3 +396,17 @@ def test_evaluate_set_gives_one_row_and_the_reference_against_itself_is_perfect(
     assert bad["rotation_outside"] > 0.0 and bad["speed_ratio_max"] == 0.0
     for value in bad.values():
         assert value is None or np.isfinite(value)
+
+
+def test_core_beat_align_matches_scipy_smoothing_and_extrema():
+    """The numpy implementation the add-on uses equals scipy's gaussian_filter1d and argrelextrema."""
+    from scipy.ndimage import gaussian_filter1d
+    from scipy.signal import argrelextrema
+
+    from dance_addon.core import beatalign
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 21, 22, 500):
+        x = rng.normal(size=n)
+        assert np.allclose(beatalign.gaussian_smooth(x, 5.0), gaussian_filter1d(x, 5.0, mode="reflect"), atol=1e-12)
+        assert np.array_equal(beatalign.strict_minima(x), argrelextrema(x, np.less)[0])

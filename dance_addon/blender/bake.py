@@ -24,12 +24,12 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..core import bonemaps
+from ..core import beatalign, bonemaps
 from ..core import music as music_mod
 from ..core.generator import DanceModel, ModelError, ProgressFn, load_model
 from ..core.rig import RigError, RigPose, RigRest, pose_rig
 from ..core.rotations import quat_to_rotvec, rotvec_to_quat, sample_quats
-from ..core.skeleton import NUM_JOINTS, STANDING_HEIGHT
+from ..core.skeleton import NUM_JOINTS, STANDING_HEIGHT, forward_kinematics
 from . import keying, retarget, strips
 
 MIN_SECONDS = 1.0
@@ -78,6 +78,7 @@ class BakeResult:
     frames: np.ndarray          # scene frame numbers, one per key
     tempo: float
     beats: int
+    beat_alignment: float       # Bailando's Beat Align Score against our beat tracker's beats
     rotvecs: np.ndarray         # (N, 20, 3) canonical motion at scene frames
 
 
@@ -88,6 +89,7 @@ class BakeReport:
     bones: int
     tempo: float
     beats: int
+    beat_alignment: float
     preset: str
     previous_action: str | None = None
     messages: list[str] = field(default_factory=list)
@@ -184,7 +186,8 @@ def compute_bake(plan: BakePlan, progress: ProgressFn | None = None) -> BakeResu
     except RigError as e:
         raise BakeError(str(e)) from None
     frames = np.arange(plan.frame_start, plan.frame_end, dtype=np.float64)
-    return BakeResult(pose, frames, feats.tempo, len(feats.beats), rotvecs)
+    score = beatalign.beat_align_score(forward_kinematics(rotvecs), plan.span.scene_fps, feats.beat_times)
+    return BakeResult(pose, frames, feats.tempo, len(feats.beats), score, rotvecs)
 
 
 def apply_bake(plan: BakePlan, result: BakeResult) -> BakeReport:
@@ -196,7 +199,7 @@ def apply_bake(plan: BakePlan, result: BakeResult) -> BakeReport:
     ad = obj.animation_data or obj.animation_data_create()
     previous = ad.action
     report = BakeReport(target.action.name, (plan.frame_start, plan.frame_end - 1), len(result.pose.rotations),
-                        result.tempo, result.beats, plan.preset)
+                        result.tempo, result.beats, result.beat_alignment, plan.preset)
     if plan.request.push_to_nla:
         track = ad.nla_tracks.new()
         track.name = target.action.name

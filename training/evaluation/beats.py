@@ -23,14 +23,15 @@ A dance with no kinematic beat scores 0 in both (FACT returns 0; Bailando's code
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 from scipy.signal import argrelextrema
+
+from dance_addon.core import beatalign as core_beatalign
 
 from .joints import at_fps, check_fps, check_positions
 
-BEAT_FPS = 60.0          # frame rate the recipes are defined at
-SIGMA_FRAMES = 3.0       # score tolerance, frames at 60 fps (0.05 s), both recipes
-BAILANDO_SMOOTHING = 5.0  # Gaussian sigma on the speed curve, frames at 60 fps
+BEAT_FPS = core_beatalign.BEAT_FPS           # frame rate the recipes are defined at
+SIGMA_FRAMES = core_beatalign.SIGMA_FRAMES   # score tolerance, frames at 60 fps (0.05 s), both recipes
+BAILANDO_SMOOTHING = core_beatalign.SMOOTHING  # Gaussian sigma on the speed curve, frames at 60 fps
 FACT_ORDER = 10          # a FACT kinematic beat is the minimum over +-10 frames at 60 fps
 
 
@@ -84,9 +85,8 @@ def _at_beat_fps(positions: np.ndarray, fps: float) -> np.ndarray:
 
 
 def _bailando_beats(pos60: np.ndarray) -> np.ndarray:
-    speed = np.linalg.norm(np.diff(pos60, axis=0), axis=-1).mean(axis=1)  # (T60-1,)
-    speed = gaussian_filter1d(speed, BAILANDO_SMOOTHING, mode="reflect")
-    return argrelextrema(speed, np.less)[0]
+    """The add-on's own implementation (numpy only), so training and Blender report the same score."""
+    return core_beatalign.kinematic_beats(pos60, BEAT_FPS)
 
 
 def _fact_beats(pos60: np.ndarray) -> np.ndarray:
