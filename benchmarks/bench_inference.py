@@ -16,10 +16,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,22 +30,14 @@ from training.export import export_model
 from training.model import DanceGenerator, GeneratorConfig, count_step_macs
 from training.train import load_checkpoint
 
+from benchmarks import timings
+
 F = 32                 # music feature columns (any value: the music coder is not timed)
 STEPS = 300
 RUNS = 5
 TORCH_RUNS = 3
 THREADS = (1, 2)
 SONG_FRAMES = 5400     # 3 minutes at 30 fps
-
-
-def _times(fn: Callable[[], None], runs: int = RUNS) -> list[float]:
-    fn()                                                     # warm-up
-    out = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
 
 
 def _row(what: str, threads: int, times: list[float], frames: int, ref_ms: float | None = None) -> dict[str, Any]:
@@ -119,20 +110,20 @@ def run(checkpoint: Path | None = None) -> list[dict[str, Any]]:
             codes = torch.from_numpy(dm.code_music(music))
             start = torch.from_numpy(dm.start_poses[0])
             ref = _row("torch eager (nn.LSTM), one step per call", threads,
-                       _times(lambda: _torch_steps(model, codes, start), TORCH_RUNS), STEPS)
+                       timings(lambda: _torch_steps(model, codes, start), TORCH_RUNS), STEPS)
             rows.append(ref)
             for precision in ("float32", "int8"):
                 dm = load_model(folders[precision], threads=threads)
                 rows.append(_row(f"onnxruntime {precision}, DanceModel.generate", threads,
-                                 _times(lambda: dm.generate(music, seed=0)), STEPS, ref["median"]))
+                                 timings(lambda: dm.generate(music, seed=0), RUNS), STEPS, ref["median"]))
         half = DanceGenerator(replace(cfg, lstm_hidden=512)).eval()
         dm = load_model(_export(half, Path(tmp) / "half", "int8", norm, rng), threads=2)
         rows.append(_row(f"onnxruntime int8, half-width LSTM (512 units, {count_step_macs(half.cfg) / 1e6:.1f} M MACs)",
-                         2, _times(lambda: dm.generate(music, seed=0)), STEPS))
+                         2, timings(lambda: dm.generate(music, seed=0), RUNS), STEPS))
         dm = load_model(folders["int8"], threads=2)
         song = rng.standard_normal((SONG_FRAMES, cfg.music_dim))
         rows.append(_row(f"onnxruntime int8, whole 3-min song ({SONG_FRAMES} frames, music coding included)", 2,
-                         _times(lambda: dm.generate(song, seed=0), runs=2), SONG_FRAMES))
+                         timings(lambda: dm.generate(song, seed=0), 2), SONG_FRAMES))
 
         # quality of 8-bit: the same seed, no feedback noise, 8-bit vs float32 over the frames
         f32 = load_model(folders["float32"])

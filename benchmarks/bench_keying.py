@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import statistics
 import tempfile
-import time
 
 import numpy as np
+
+from benchmarks import timings
 
 REPEATS = 5
 
@@ -59,21 +60,12 @@ def _per_frame(bpy, obj, quats) -> None:
     bpy.data.actions.remove(action)
 
 
-def _times(fn, repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
 def run() -> list[dict]:
     bpy, obj = _setup()
     q300, q5400 = _motion(300), _motion(5400)
-    bulk = _times(lambda: _bulk(bpy, obj, q300), REPEATS)
-    slow = _times(lambda: _per_frame(bpy, obj, q300), 2)
-    song = _times(lambda: _bulk(bpy, obj, q5400), REPEATS)
+    bulk = timings(lambda: _bulk(bpy, obj, q300), REPEATS)
+    slow = timings(lambda: _per_frame(bpy, obj, q300), 2, warmup=False)
+    song = timings(lambda: _bulk(bpy, obj, q5400), REPEATS)
     rows = [
         {"what": "keying 300 frames x 20 bones: bulk foreach_set", "unit": "s", "min": min(bulk),
          "median": statistics.median(bulk), "compare_to": "per-frame keyframe_insert",

@@ -13,10 +13,11 @@ REPEATS times after one warm-up (librosa's numba compilation); min and median re
 from __future__ import annotations
 
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks import timings
 
 REPEATS = 5
 SECONDS = 180
@@ -52,16 +53,6 @@ def _librosa_features(y: np.ndarray, sr: int) -> None:
     librosa.beat.beat_track(y=mono, sr=22050)
 
 
-def _times(fn, repeats: int = REPEATS) -> list[float]:
-    fn()  # warm-up
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
 def run() -> list[dict]:
     from dance_addon.core.audio import resample
     from dance_addon.core.music import extract_features
@@ -70,8 +61,8 @@ def run() -> list[dict]:
     y22 = resample(y48.mean(axis=1), 48000, 22050)
     rows = []
     for label, y, sr in (("48 kHz stereo", y48, 48000), ("22.05 kHz mono", y22, 22050)):
-        ours = _times(lambda: extract_features(y, sr, fps=30))
-        theirs = _times(lambda: _librosa_features(y, sr))
+        ours = timings(lambda: extract_features(y, sr, fps=30), REPEATS)
+        theirs = timings(lambda: _librosa_features(y, sr), REPEATS)
         rows.append({"what": f"music features, {SECONDS} s {label}, librosa", "unit": "s", "min": min(theirs),
                      "median": statistics.median(theirs)})
         rows.append({"what": f"music features, {SECONDS} s {label}, ours", "unit": "s", "min": min(ours),
