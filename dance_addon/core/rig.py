@@ -205,17 +205,8 @@ def pose_rig(rig: RigRest, bone_map: dict[str, str], rotvecs: np.ndarray, root_t
     if root_motion == "in_place":
         rel_trans[:, [0, 2]] = 0.0
     if floor == "ground":
-        pos = sk.forward_kinematics(rotvecs, np.zeros((n, 3)))
-        ends = sk.end_positions(rotvecs, pos)
-        rest = sk.rest_positions()
-        rest_ends = sk.end_positions(np.zeros((1, sk.NUM_JOINTS, 3)), rest[None])
-        sole = min(rest_ends[7][0, 1], rest_ends[8][0, 1])           # rest toe-end height, pelvis at 0
-        lowest = np.min(np.stack([
-            pos[:, 7, 1] - (rest[7, 1] - sole), pos[:, 8, 1] - (rest[8, 1] - sole),
-            ends[7][:, 1], ends[8][:, 1],
-        ]), axis=0)
         # pelvis height over the rest pelvis height so that the lowest foot point is at rest sole level
-        rel_trans[:, 1] = sole - lowest
+        rel_trans[:, 1] = sk.grounded_pelvis_height(rotvecs) - sk.STANDING_HEIGHT
     elif floor == "keep":
         rel_trans[:, 1] = trans[:, 1] - (trans[0, 1])
     if root_motion == "orientation":
