@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test bench mocap-report clean
+.PHONY: setup test bench mocap-report eval clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,11 @@ bench: $(STAMP)
 # Per-bone check of the mocap importer against the source BVH files in ../shared/data.
 mocap-report: $(STAMP)
 	$(PY) -m training.mocap.report
+
+# Every baseline and every model under models/ through the metrics on the held-out split:
+# one table, printed and written to results/ (eval.md, eval.json) with plots.
+eval: $(STAMP)
+	$(PY) -m training.evaluation.run
 
 clean:
 	rm -rf $(VENV) .pytest_cache out dist results
