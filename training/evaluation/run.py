@@ -231,14 +231,15 @@ def run_evaluation(heldout: HeldoutSet, reference: ReferenceStats, clips: Sequen
 # ----------------------------------------------------------------------------------- table
 
 def format_table(rows: dict[str, dict[str, float | int | None]]) -> str:
-    """The rows as one markdown table (baselines down, COLUMNS across; '-' for a missing value)."""
+    """The rows as one markdown table (baselines down, COLUMNS across; '-' for a missing value,
+    values of 10^5 and more in exponent notation)."""
     head = ["baseline", "n"] + [title for _, title, _ in COLUMNS]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
     for name, row in rows.items():
         cells = [name, str(row["n_dances"])]
         for key, _, fmt in COLUMNS:
             v = row.get(key)
-            cells.append("-" if v is None else format(v, fmt))
+            cells.append("-" if v is None else format(v, ".2e" if abs(v) >= 1e5 else fmt))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
