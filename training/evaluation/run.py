@@ -43,6 +43,7 @@ import numpy as np
 
 from dance_addon.core.generator import load_model
 from dance_addon.core.skeleton import grounded_pelvis_height
+from training.evaluation import plots
 from training.evaluation.beats import beat_align_score_bailando, music_beat_frames
 from training.evaluation.evaluate import Dance, ReferenceStats, evaluate_set
 
@@ -206,9 +207,7 @@ def evaluate_baselines(heldout: HeldoutSet, baselines: dict[str, list[Dance]],
 
 def run_evaluation(heldout: HeldoutSet, reference: ReferenceStats, clips: Sequence[SourceClip],
                    models: Sequence[Path], out_dir: Path, seed: int = 0) -> EvalResult:
-    """Every baseline through the metrics; writes eval.md, eval.json and the plots to out_dir."""
-    from training.evaluation import plots
-
+    """Every baseline through the metrics; writes the plots to out_dir (write_results writes the table)."""
     if len(heldout.pairs) < 2:
         raise ValueError(f"need at least 2 held-out pairs, got {len(heldout.pairs)}")
     started = time.perf_counter()
