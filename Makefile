@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test bench mocap-report extension clean
+.PHONY: setup test bench mocap-report eval extension clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,11 @@ bench: $(STAMP)
 # Per-bone check of the mocap importer against the source BVH files in ../shared/data.
 mocap-report: $(STAMP)
 	$(PY) -m training.mocap.report
+
+# Every baseline and every model under models/ through the metrics on the held-out split:
+# one table, printed and written to results/ (eval.md, eval.json) with plots.
+eval: $(STAMP)
+	$(PY) -m training.evaluation.run
 
 # Installable zips in dist/, one per platform (linux-x64, windows-x64, macos-arm64, macos-x64),
 # onnxruntime bundled as wheels (cached in build/wheels; numpy never bundled). Why these

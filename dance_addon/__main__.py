@@ -27,10 +27,9 @@ def _default_model() -> Path:
 def grounded_positions(rotvecs: np.ndarray) -> np.ndarray:
     """Forward kinematics of a dance in place, the lowest foot point on Y = 0 every frame."""
     from .core import skeleton as sk
-    from .core.rig import lowest_foot_point
 
     pos = sk.forward_kinematics(rotvecs)
-    pos[..., 1] -= lowest_foot_point(rotvecs, pos)[:, None]
+    pos[..., 1] += sk.grounded_pelvis_height(rotvecs)[:, None]
     return pos
 
 

@@ -127,24 +127,6 @@ def canonical_rest_direction(joint: int) -> np.ndarray:
     return d / np.linalg.norm(d)
 
 
-def lowest_foot_point(rotvecs: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
-    """(T,) height of the lowest foot point with the pelvis at the origin (canonical metres, Y up).
-
-    The foot points are the toe ends and, under each ankle, the sole (the ankle minus its rest
-    height above the sole), so a flat foot, a heel and tiptoes all count. In the rest pose it is
-    -STANDING_HEIGHT. positions: the motion's forward kinematics with the pelvis at the origin
-    (computed when not given).
-    """
-    rotvecs = sk.as_motion(rotvecs)
-    pos = sk.forward_kinematics(rotvecs) if positions is None else positions
-    ends = sk.end_positions(rotvecs, pos)
-    rest = sk.rest_positions()
-    sole = -sk.STANDING_HEIGHT
-    return np.min(np.stack([
-        pos[:, 7, 1] - (rest[7, 1] - sole), pos[:, 8, 1] - (rest[8, 1] - sole), ends[7][:, 1], ends[8][:, 1],
-    ]), axis=0)
-
-
 def leg_length(rig: RigRest, bone_map: dict[str, str]) -> float:
     """World length hip -> knee -> ankle of the rig's left leg (metres in the world)."""
     heads = rig.world_heads()
@@ -224,7 +206,7 @@ def pose_rig(rig: RigRest, bone_map: dict[str, str], rotvecs: np.ndarray, root_t
         rel_trans[:, [0, 2]] = 0.0
     if floor == "ground":
         # pelvis height over the rest pelvis height so that the lowest foot point is at rest sole level
-        rel_trans[:, 1] = -sk.STANDING_HEIGHT - lowest_foot_point(rotvecs)
+        rel_trans[:, 1] = sk.grounded_pelvis_height(rotvecs) - sk.STANDING_HEIGHT
     elif floor == "keep":
         rel_trans[:, 1] = trans[:, 1] - (trans[0, 1])
     if root_motion == "orientation":

@@ -159,6 +159,23 @@ def end_positions(rotvecs: np.ndarray, positions: np.ndarray) -> dict[int, np.nd
     return {j: positions[:, j] + world[:, j] @ off for j, off in END_OFFSETS.items()}
 
 
+def grounded_pelvis_height(rotvecs: np.ndarray) -> np.ndarray:
+    """(T,) pelvis height in metres that puts each frame's lowest foot point on the floor (Y = 0).
+
+    The foot points are the two toe ends (END_OFFSETS) and the two sole points straight below
+    the ankles (at the ankles' rest height above the soles). The rest pose gives STANDING_HEIGHT.
+    rotvecs: (T, 20, 3) or (T, 60) local rotations.
+    """
+    rotvecs = as_motion(rotvecs)
+    pos = forward_kinematics(rotvecs)                                   # (T, 20, 3), pelvis at 0
+    ends = end_positions(rotvecs, pos)
+    ankle_above_sole = rest_positions()[[7, 8], 1] + STANDING_HEIGHT    # (2,)
+    lowest = np.min(np.stack([
+        pos[:, 7, 1] - ankle_above_sole[0], pos[:, 8, 1] - ankle_above_sole[1], ends[7][:, 1], ends[8][:, 1],
+    ]), axis=0)
+    return -lowest
+
+
 def as_motion(rotvecs) -> np.ndarray:
     """(T, 20, 3) float64 view of a motion given as (T, 20, 3) or (T, 60); ValueError otherwise."""
     rotvecs = np.asarray(rotvecs, dtype=np.float64)

@@ -1,0 +1,147 @@
+"""`make eval`'s core (training/evaluation/run.py) on a tiny synthetic held-out set.
+
+The "real" dances swing arms and chest to stop exactly on their track's beats; a real (tiny,
+randomly initialised) ONNX model is exported and evaluated through load_model(...).generate.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dance_addon.core import skeleton as sk
+from dance_addon.core.generator import load_model
+from dance_addon.core.skeleton import MOTION_DIM
+from training.evaluation.evaluate import Dance, ReferenceStats
+from training.evaluation.run import (COLUMNS, RANDOM, REAL, HeldoutPair, HeldoutSet, SourceClip, find_models,
+                                     format_table, model_dances, random_clip_dances, run_evaluation, write_results)
+from training.export import export_model
+from training.model import DanceGenerator, GeneratorConfig, MusicCoderConfig
+
+FPS = 30.0
+F = 8
+VERSION = "test-features-1"
+COLUMN_NAMES = tuple(f"col{i}" for i in range(F))
+BEAT_PERIODS = {"t0": 0.5, "t1": 0.62, "t2": 0.44}     # seconds between the synthetic tracks' beats
+SWINGING = {"left_shoulder": (0.0, 0.0, 1.0), "right_shoulder": (0.0, 0.0, -1.0),
+            "left_elbow": (0.0, 1.0, 0.0), "spine2": (0.0, 0.5, 0.0), "left_knee": (0.4, 0.0, 0.0)}
+
+
+def dance_on(turns_s: np.ndarray, frames: int, travel: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 20, 3) rotations swinging between +-0.6 rad and stopping at each turn time, (T, 3) root."""
+    t = np.arange(frames) / FPS
+    k = np.clip(np.searchsorted(turns_s, t, side="right") - 1, 0, len(turns_s) - 2)
+    phase = np.clip((t - turns_s[k]) / (turns_s[k + 1] - turns_s[k]), 0.0, 1.0)
+    theta = 0.6 * (-1.0) ** k * np.cos(np.pi * phase)
+    rv = np.zeros((frames, sk.NUM_JOINTS, 3))
+    for name, axis in SWINGING.items():
+        rv[:, sk.joint_index(name)] = theta[:, None] * np.array(axis)
+    root = np.column_stack([travel * t, np.full(frames, sk.STANDING_HEIGHT), np.zeros(frames)])
+    return rv, root
+
+
+def beats_of(period: float, seconds: float, first: float = 0.3) -> np.ndarray:
+    return first + period * np.arange(int((seconds - first) / period) + 1)
+
+
+@pytest.fixture(scope="module")
+def heldout() -> HeldoutSet:
+    pairs, rng = [], np.random.default_rng(0)
+    for i, (track, period) in enumerate(BEAT_PERIODS.items()):
+        frames = 240 + 15 * i
+        beats = beats_of(period, frames / FPS)
+        rv, root = dance_on(np.concatenate([[-period], beats, beats[-1] + period * np.arange(1, 3)]), frames)
+        music = np.sin(2 * np.pi * np.arange(frames)[:, None] / FPS / period + np.arange(F)) \
+            + 0.1 * rng.standard_normal((frames, F))
+        pairs.append(HeldoutPair(f"c{i}__{track}", f"c{i}", track, rv, root, music, beats, FPS))
+    return HeldoutSet(tuple(pairs), {t: beats_of(p, 30.0) for t, p in BEAT_PERIODS.items()}, VERSION, COLUMN_NAMES)
+
+
+@pytest.fixture(scope="module")
+def clips() -> list[SourceClip]:
+    """The held-out clips at captured timing: longer than the pairs, swinging at their own pace."""
+    out = []
+    for i, period in enumerate((0.55, 0.7, 0.47)):
+        rv, root = dance_on(beats_of(period, 16.0, first=-period), 400, travel=0.1 * i)
+        out.append(SourceClip(f"c{i}", rv, root, FPS))
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference() -> ReferenceStats:
+    dances = []
+    for i, period in enumerate((0.4, 0.5, 0.6, 0.75)):
+        rv, root = dance_on(beats_of(period, 12.0, first=-period), 300, travel=0.05 * i)
+        dances.append(Dance.from_motion(rv, root, FPS, name=f"train{i}"))
+    return ReferenceStats.from_dances(dances)
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    """A real exported generator (random weights) in models/<name>/ of a temporary repo."""
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(music_dim=F, enc_hidden=(16, 16), lstm_hidden=32, dec_hidden=(16, 16),
+                          coder=MusicCoderConfig(channels=8, dilations=(1, 2)))
+    rng = np.random.default_rng(1)
+    norm = {"motion_mean": np.zeros(MOTION_DIM), "motion_std": np.full(MOTION_DIM, 0.3),
+            "music_mean": np.zeros(F), "music_std": np.ones(F)}
+    folder = tmp_path_factory.mktemp("repo") / "models" / "tiny-lstm"
+    export_model(DanceGenerator(cfg).eval(), folder, fps=FPS, features_version=VERSION,
+                 feature_columns=COLUMN_NAMES, norm=norm, start_poses=rng.normal(0, 0.5, (4, MOTION_DIM)),
+                 feedback_noise_std=0.05, provenance={"data": "random init, synthetic test"}, licence="MIT",
+                 model_version="test", precision="float32")
+    return folder
+
+
+def test_every_baseline_is_measured_and_written(heldout, clips, reference, model_folder, tmp_path):
+    models = find_models(model_folder.parent)
+    assert models == [model_folder]
+    result = run_evaluation(heldout, reference, clips, models, tmp_path)
+    assert list(result.rows) == [REAL, RANDOM, "tiny-lstm"]
+    for name, row in result.rows.items():
+        assert row["n_dances"] == len(heldout.pairs)
+        for key, _, _ in COLUMNS:
+            assert row[key] is not None and math.isfinite(row[key]), (name, key)
+    # the real dances stop on their own beats, not on the other tracks' beats
+    assert result.rows[REAL]["bas_bailando"] > 0.8
+    assert result.rows[REAL]["bas_gap"] > 0.2
+    assert result.rows[REAL]["bas_gap"] > result.rows[RANDOM]["bas_gap"] + 0.1
+
+    # the model's dances are load_model(...).generate on each pair's music, seed 0, same length
+    model = load_model(model_folder)
+    for dance, pair in zip(result.dances["tiny-lstm"], heldout.pairs):
+        np.testing.assert_array_equal(dance.rotvecs, model.generate(pair.music, seed=0))
+        feet_low = dance.positions[:, [7, 8, 10, 11], 1].min(axis=1)   # grounded: lowest foot point near the floor
+        assert np.abs(feet_low).max() < 0.05
+
+    text = write_results(tmp_path, result, {"reference_pairs": 4}, "python -m training.evaluation.run")
+    assert format_table(result.rows) in text and (tmp_path / "eval.md").read_text() == text
+    saved = json.loads((tmp_path / "eval.json").read_text())
+    assert saved["rows"][REAL]["bas_gap"] == pytest.approx(result.rows[REAL]["bas_gap"])
+    for png in ("beats.png", "speed.png", "filmstrip.png"):
+        data = (tmp_path / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_random_clips_are_other_clips_at_captured_timing_on_the_pairs_music(heldout, clips):
+    dances = random_clip_dances(heldout, clips, seed=3)
+    by_name = {c.name: c for c in clips}
+    for dance, pair in zip(dances, heldout.pairs):
+        clip_name, cut = dance.name.split("[")[0], dance.name.split("[")[1].split("]")[0]
+        start, stop = map(int, cut.split(":"))
+        assert clip_name != pair.clip and stop - start == pair.frames
+        np.testing.assert_allclose(dance.rotvecs, by_name[clip_name].rotvecs[start:stop])
+        np.testing.assert_array_equal(dance.music_beats_s, pair.beats_s)
+    assert [d.name for d in random_clip_dances(heldout, clips, seed=3)] == [d.name for d in dances]
+
+
+def test_unusable_inputs_are_refused_with_a_reason(heldout, clips, model_folder):
+    short = [SourceClip(c.name, c.rotvecs[:100], c.root_translation[:100], FPS) for c in clips]
+    with pytest.raises(ValueError, match="no held-out clip of at least"):
+        random_clip_dances(heldout, short)
+    other = HeldoutSet(heldout.pairs, heldout.track_beats, "music-other", COLUMN_NAMES)
+    with pytest.raises(ValueError, match="trained on music features"):
+        model_dances(model_folder, other)

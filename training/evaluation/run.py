@@ -1,0 +1,337 @@
+"""`make eval`: every baseline through the same metrics on the same held-out music, one table.
+
+    python -m training.evaluation.run [--model FOLDER ...] [--out results] [--seed 0]
+
+What is measured (all on the held-out split of training/data/split.json):
+- The held-out pairs: training.data.pairs.build_pairs("heldout", per_clip=2), each a held-out
+  CMU clip warped onto a held-out track's beats (see pairs.py for how and why).
+- Baselines, one table row each, every one on the same stretches of the same held-out tracks:
+  "real mocap": the pairs' own motion on their own music (the ground truth of the pairs);
+  "random real clips": for each pair, a held-out clip at its captured timing (not warped), from
+  a seeded random start, of the same length, on the pair's music, chosen among the clips that
+  were not made for that track (never the pair's own clip): real motion that ignores the music;
+  one row per generator: every model folder under models/ (a folder with model.json) and every
+  --model FOLDER, run as the add-on runs it: load_model(folder).generate(pair's music features,
+  seed 0), as many frames as the pair. The model makes rotations only, so its pelvis stays
+  above the origin at the height that keeps the lowest foot on the floor
+  (skeleton.grounded_pelvis_height), as the add-on's default "ground" floor does.
+- Reference statistics (FID_k/FID_g, diversity, mean joint speed for the freezing windows,
+  rotation ranges) come from the TRAINING pairs' motion, never from the held-out pairs, as in the
+  literature (AIST++/Bailando/EDGE compare against the training set's features).
+- Beat Align Score (Bailando's and FACT's recipes, training/evaluation/beats.py) against librosa
+  beats of the music (Bailando's recipe for music beats). "BAS own - mismatched": per dance,
+  Bailando's score on its own music minus the mean of its scores on every other held-out track
+  (that track's beats from its start, over the dance's length), averaged over the dances; about 0
+  for a dance that ignores the music.
+
+Outputs in --out: eval.md (the table), eval.json (every metric, the setup and the run time), and
+per baseline for the first held-out pair: beats.png (music beats and kinematic beats over time),
+speed.png (mean joint speed over the whole pair) and filmstrip.png (front-view stick figures).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from dance_addon.core.generator import load_model
+from dance_addon.core.skeleton import grounded_pelvis_height
+from training.evaluation import plots
+from training.evaluation.beats import beat_align_score_bailando, music_beat_frames
+from training.evaluation.evaluate import Dance, ReferenceStats, evaluate_set
+
+REPO = Path(__file__).resolve().parents[2]
+MODELS_DIR = REPO / "models"
+REAL = "real mocap"
+RANDOM = "random real clips"
+
+# (row key, column title, number format): the columns of the printed table, in order
+COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("bas_bailando", "BAS Bailando", ".3f"),
+    ("bas_fact", "BAS FACT", ".3f"),
+    ("bas_gap", "BAS own - mismatched", "+.3f"),
+    ("fid_k", "FID_k", ".1f"),
+    ("fid_g", "FID_g", ".1f"),
+    ("div_k", "Div_k", ".2f"),
+    ("div_g", "Div_g", ".2f"),
+    ("pfc", "PFC", ".3f"),
+    ("foot_skate_cm_s", "foot skate cm/s", ".1f"),
+    ("jerk_m_s3", "jerk m/s^3", ".0f"),
+    ("speed_ratio_min", "speed ratio min", ".2f"),
+    ("speed_ratio_max", "speed ratio max", ".2f"),
+    ("frozen_fraction", "frozen", ".2f"),
+    ("rotation_outside", "rot. outside", ".3f"),
+)
+
+
+@dataclass(frozen=True)
+class HeldoutPair:
+    """One held-out music-motion pair, with what every baseline needs of it.
+
+    rotvecs: (T, 20, 3) radians; root_translation: (T, 3) metres; music: (T, F) music features
+    at fps; beats_s: music beats (seconds from the pair's frame 0) the Beat Align Score uses;
+    clip, track: the source clip and track names.
+    """
+    name: str
+    clip: str
+    track: str
+    rotvecs: np.ndarray
+    root_translation: np.ndarray
+    music: np.ndarray
+    beats_s: np.ndarray
+    fps: float
+
+    @property
+    def frames(self) -> int:
+        return len(self.rotvecs)
+
+
+@dataclass(frozen=True)
+class HeldoutSet:
+    """The held-out pairs, every held-out track's beats (seconds from the track's start), and the
+    music features the pairs carry (a generator must have been trained on the same)."""
+    pairs: tuple[HeldoutPair, ...]
+    track_beats: dict[str, np.ndarray]
+    features_version: str
+    feature_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SourceClip:
+    """A held-out clip at its captured timing: rotvecs (T, 20, 3), root_translation (T, 3), fps."""
+    name: str
+    rotvecs: np.ndarray
+    root_translation: np.ndarray
+    fps: float
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """rows: baseline name -> metrics (evaluate_set's keys plus bas_gap); dances: baseline ->
+    its dances, in the order of the held-out pairs; seconds: wall time of the evaluation."""
+    rows: dict[str, dict[str, float | int | None]]
+    dances: dict[str, list[Dance]]
+    seconds: float
+
+
+# ------------------------------------------------------------------------------ baselines
+
+def real_dances(heldout: HeldoutSet) -> list[Dance]:
+    """The held-out pairs' own motion on their own music."""
+    return [Dance.from_motion(p.rotvecs, p.root_translation, p.fps, p.beats_s, name=p.name) for p in heldout.pairs]
+
+
+def random_clip_dances(heldout: HeldoutSet, clips: Sequence[SourceClip], seed: int = 0) -> list[Dance]:
+    """For each pair, a seeded random stretch (same length) of a clip not made for its track, on its music."""
+    made_for = {(p.clip, p.track) for p in heldout.pairs}
+    rng = np.random.default_rng(seed)
+    out = []
+    for p in heldout.pairs:
+        if any(abs(c.fps - p.fps) > 1e-9 for c in clips):
+            raise ValueError(f"the source clips must be at the pairs' {p.fps:g} fps")
+        eligible = [c for c in clips if c.name != p.clip and (c.name, p.track) not in made_for
+                    and len(c.rotvecs) >= p.frames]
+        if not eligible:
+            raise ValueError(f"pair '{p.name}': no held-out clip of at least {p.frames} frames that was not made "
+                             f"for track '{p.track}'; add held-out clips to training/data/split.json")
+        c = eligible[rng.integers(len(eligible))]
+        start = int(rng.integers(len(c.rotvecs) - p.frames + 1))
+        cut = slice(start, start + p.frames)
+        out.append(Dance.from_motion(c.rotvecs[cut], c.root_translation[cut], p.fps, p.beats_s,
+                                     name=f"{c.name}[{start}:{start + p.frames}] on {p.track}"))
+    return out
+
+
+def model_dances(folder: Path, heldout: HeldoutSet, seed: int = 0) -> list[Dance]:
+    """The model's dance on each pair's music features (as many frames as the pair), pelvis grounded."""
+    model = load_model(folder)
+    fps = heldout.pairs[0].fps
+    if model.features_version != heldout.features_version or model.feature_columns != heldout.feature_columns:
+        raise ValueError(f"model {folder}: trained on music features '{model.features_version}', the held-out "
+                         f"pairs carry '{heldout.features_version}' (or other columns); re-train or re-export it")
+    if abs(model.fps - fps) > 1e-9:
+        raise ValueError(f"model {folder}: makes {model.fps:g} fps motion, the held-out pairs are at {fps:g} fps")
+    out = []
+    for p in heldout.pairs:
+        rotvecs = model.generate(p.music, seed=seed)                    # (T, 20, 3)
+        root = np.zeros((len(rotvecs), 3))
+        root[:, 1] = grounded_pelvis_height(rotvecs)
+        out.append(Dance.from_motion(rotvecs, root, p.fps, p.beats_s, name=f"{folder.name} on {p.name}"))
+    return out
+
+
+def find_models(models_dir: Path = MODELS_DIR) -> list[Path]:
+    """Every folder directly under models_dir holding a model.json, sorted by name."""
+    return sorted(p.parent for p in Path(models_dir).glob("*/model.json"))
+
+
+# --------------------------------------------------------------------------------- metrics
+
+def beat_gap(dance: Dance, own_track: str, track_beats: dict[str, np.ndarray]) -> float:
+    """Bailando's Beat Align Score on the dance's own music minus its mean over the other tracks.
+
+    The other tracks' beats are taken from their start, over the dance's length; tracks with no
+    beat within the dance are skipped.
+    """
+    n60 = int(round((len(dance.positions) - 1) / dance.fps * 60.0))      # Bailando's beat range, 60 fps frames
+    own = beat_align_score_bailando(dance.positions, dance.fps, dance.music_beats_s)
+    others = [beat_align_score_bailando(dance.positions, dance.fps, beats)
+              for track, beats in sorted(track_beats.items())
+              if track != own_track and len(music_beat_frames(beats, n60)) > 0]
+    if not others:
+        raise ValueError(f"dance '{dance.name}': no other held-out track has beats within its "
+                         f"{len(dance.positions) / dance.fps:.1f} s to compare against")
+    return own - float(np.mean(others))
+
+
+def evaluate_baselines(heldout: HeldoutSet, baselines: dict[str, list[Dance]],
+                       reference: ReferenceStats) -> dict[str, dict[str, float | int | None]]:
+    """evaluate_set of each baseline plus 'bas_gap' (mean of beat_gap over its dances)."""
+    rows = {}
+    for name, dances in baselines.items():
+        if len(dances) != len(heldout.pairs):
+            raise ValueError(f"baseline '{name}': {len(dances)} dances for {len(heldout.pairs)} held-out pairs")
+        row = evaluate_set(dances, reference)
+        row["bas_gap"] = float(np.mean([beat_gap(d, p.track, heldout.track_beats)
+                                        for d, p in zip(dances, heldout.pairs)]))
+        rows[name] = row
+    return rows
+
+
+def run_evaluation(heldout: HeldoutSet, reference: ReferenceStats, clips: Sequence[SourceClip],
+                   models: Sequence[Path], out_dir: Path, seed: int = 0) -> EvalResult:
+    """Every baseline through the metrics; writes the plots to out_dir (write_results writes the table)."""
+    if len(heldout.pairs) < 2:
+        raise ValueError(f"need at least 2 held-out pairs, got {len(heldout.pairs)}")
+    started = time.perf_counter()
+    baselines = {REAL: real_dances(heldout), RANDOM: random_clip_dances(heldout, clips, seed)}
+    for folder in models:
+        name = Path(folder).name
+        if name in baselines:
+            name = str(folder)
+        baselines[name] = model_dances(Path(folder), heldout)
+    rows = evaluate_baselines(heldout, baselines, reference)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    first = {name: dances[0] for name, dances in baselines.items()}
+    plots.plot_beats(out_dir / "beats.png", first, heldout.pairs[0].name)
+    plots.plot_speed(out_dir / "speed.png", first, reference.mean_speed, heldout.pairs[0].name)
+    plots.plot_filmstrip(out_dir / "filmstrip.png", first, heldout.pairs[0].name)
+    return EvalResult(rows, baselines, time.perf_counter() - started)
+
+
+# ----------------------------------------------------------------------------------- table
+
+def format_table(rows: dict[str, dict[str, float | int | None]]) -> str:
+    """The rows as one markdown table (baselines down, COLUMNS across; '-' for a missing value,
+    values of 10^5 and more in exponent notation)."""
+    head = ["baseline", "n"] + [title for _, title, _ in COLUMNS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+    for name, row in rows.items():
+        cells = [name, str(row["n_dances"])]
+        for key, _, fmt in COLUMNS:
+            v = row.get(key)
+            cells.append("-" if v is None else format(v, ".2e" if abs(v) >= 1e5 else fmt))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def table_notes(rows: dict[str, dict[str, float | int | None]], n_reference: int) -> str:
+    """What the table's numbers are measured against (printed and written under the table)."""
+    row = next(iter(rows.values()))
+    return (f"Reference statistics (FID, diversity, speed, rotation ranges): the {n_reference} training pairs' "
+            f"motion; their own diversity is Div_k {row['div_k_ref']:.2f}, Div_g {row['div_g_ref']:.2f}. "
+            "BAS: Beat Align Score against librosa beats (higher is better); own - mismatched: Bailando BAS on "
+            "the dance's own music minus on the other held-out tracks. FID: lower is better. PFC: EDGE's "
+            "physical foot contact x 10^4 (lower is better). Speed ratio: mean joint speed per 10 s window / "
+            "the training pairs' mean; frozen: share of dances with a window under 0.25. Rot. outside: share "
+            "of frames with a joint rotation outside the training pairs' range.")
+
+
+def write_results(out_dir: Path, result: EvalResult, setup: dict, command: str) -> str:
+    """Write eval.md and eval.json; returns the markdown text."""
+    n_ref = int(setup["reference_pairs"])
+    text = (f"# Evaluation on the held-out split\n\n`{command}`, {result.seconds:.0f} s.\n\n"
+            f"{format_table(result.rows)}\n\n{table_notes(result.rows, n_ref)}\n")
+    Path(out_dir, "eval.md").write_text(text)
+    Path(out_dir, "eval.json").write_text(json.dumps(
+        {"command": command, "seconds": round(result.seconds, 2), "setup": setup,
+         "rows": {k: {m: _json_number(v) for m, v in r.items()} for k, r in result.rows.items()},
+         "dances": {k: [d.name for d in ds] for k, ds in result.dances.items()}}, indent=1))
+    return text
+
+
+def _json_number(v):
+    return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
+
+
+# ------------------------------------------------------------------------------- real data
+
+def load_heldout_data() -> tuple[HeldoutSet, list[SourceClip], list[Dance]]:
+    """Build the held-out pairs and the training pairs from the clips and tracks (cached inputs).
+
+    Returns the held-out set, the held-out clips at captured timing, and the training pairs as
+    reference dances (motion only).
+    """
+    from dance_addon.core import music as music_mod
+    from training.data.clips import FPS, load_clips, load_split
+    from training.data.pairs import build_pairs, split_clips
+
+    pairs, tracks = build_pairs("heldout", per_clip=2)
+    held = []
+    for p in pairs:
+        track = tracks[p.provenance["track"]]
+        beats = track.librosa_beats - p.music_start
+        beats = beats[(beats >= 0) & (beats < len(p.rotvecs) / FPS)]
+        held.append(HeldoutPair(p.name, p.provenance["clip"], track.name, p.rotvecs, p.root_translation,
+                                p.music, beats, FPS))
+    heldout = HeldoutSet(tuple(held), {t.name: t.librosa_beats for t in tracks.values()},
+                         music_mod.FEATURES_VERSION, tuple(music_mod.FEATURE_COLUMNS))
+    clips = [SourceClip(c.name, c.rotvecs, c.root_translation, c.fps)
+             for c in split_clips(load_clips(), load_split(), "heldout")]
+    train_pairs, _ = build_pairs("train")
+    reference = [Dance.from_motion(p.rotvecs, p.root_translation, FPS, name=p.name) for p in train_pairs]
+    return heldout, clips, reference
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Evaluate the baselines and every model on the held-out split.")
+    parser.add_argument("--model", type=Path, action="append", default=[],
+                        help="an extra model folder (with model.json) to evaluate; repeatable")
+    parser.add_argument("--models-dir", type=Path, default=MODELS_DIR,
+                        help="every sub-folder with a model.json is evaluated (default: models/)")
+    parser.add_argument("--out", type=Path, default=REPO / "results", help="folder for eval.md, eval.json and plots")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random-clip baseline")
+    args = parser.parse_args(argv)
+    command = " ".join(["python -m training.evaluation.run", *(sys.argv[1:] if argv is None else argv)]).strip()
+    started = time.perf_counter()
+    found = find_models(args.models_dir)
+    for extra in args.model:
+        if not (extra / "model.json").is_file():
+            parser.error(f"--model {extra}: no model.json there; pass a folder written by training/export.py")
+    print(f"model folders under {args.models_dir}: {', '.join(str(f) for f in found) or 'none'}")
+    heldout, clips, reference_dances = load_heldout_data()
+    print(f"held-out: {len(heldout.pairs)} pairs ({sum(p.frames for p in heldout.pairs) / 30 / 60:.1f} min) "
+          f"on {len(heldout.track_beats)} tracks; reference: {len(reference_dances)} training pairs")
+    reference = ReferenceStats.from_dances(reference_dances)
+    result = run_evaluation(heldout, reference, clips, found + list(args.model), args.out, args.seed)
+    total = time.perf_counter() - started
+    result = EvalResult(result.rows, result.dances, total)
+    setup = {"heldout_pairs": [p.name for p in heldout.pairs], "heldout_tracks": sorted(heldout.track_beats),
+             "reference_pairs": len(reference_dances), "models": [str(m) for m in found + list(args.model)],
+             "seed": args.seed}
+    write_results(args.out, result, setup, command)
+    print(format_table(result.rows))
+    print(table_notes(result.rows, len(reference_dances)))
+    print(f"wrote {args.out}/eval.md, eval.json, beats.png, speed.png, filmstrip.png in {total:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
