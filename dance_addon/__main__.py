@@ -1,9 +1,11 @@
-"""Command line: `python -m dance_addon generate ...` (no Blender needed) and `... bake ...` (headless Blender).
+"""Command line: `python -m dance_addon generate ...` (no Blender needed), `... bake ...` and `... demo ...` (headless Blender).
 
 generate: music file in, dance out as .npz (rotvecs (T, 20, 3), positions (T, 20, 3) metres Y up,
 joint_names, fps) and optionally a BVH of the canonical skeleton.
 bake: does in headless Blender what the panel's Bake does: adds the song as a sound strip, bakes
 the dance onto the rig (a rig from a .blend, or the built-in dancer), saves a .blend.
+demo: bakes a track of immich-memories-music onto the built-in dancer, saves OUT/demo.blend and
+renders OUT/demo.mp4 (Workbench, with the music) and OUT/demo_contact.png.
 """
 from __future__ import annotations
 
@@ -65,12 +67,66 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bake(args: argparse.Namespace) -> int:
+def _headless_bpy():
     import os
     import tempfile
 
     os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="dance-cli-"))
     import bpy
+
+    return bpy
+
+
+def _add_song(bpy, song: Path, start_frame: int):
+    scene = bpy.context.scene
+    se = scene.sequence_editor_create()
+    strip = se.strips.new_sound(song.stem, str(song), channel=max([s.channel for s in se.strips] + [0]) + 1,
+                                frame_start=start_frame)
+    scene.frame_start, scene.frame_end = strip.frame_final_start, strip.frame_final_end - 1
+    return strip
+
+
+DEMO_TRACK = "energetic_acoustic_1"
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import immich_memories_music
+
+    bpy = _headless_bpy()
+    from .blender import bake, character, preview
+
+    tracks = {p.stem: p for p in (Path(immich_memories_music.__file__).parent / "tracks").rglob("*.opus")}
+    song = Path(args.audio) if args.audio else tracks[DEMO_TRACK]
+    model = Path(args.model) if args.model else _default_model()
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 30, 1.0
+    arm, body = character.build_dancer("Dancer")
+    strip = _add_song(bpy, song, 1)
+    try:
+        report = bake.bake(scene, bake.BakeRequest(arm.name, strip.name, model, seed=args.seed))
+    except bake.BakeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = args.out_dir.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    preview.stage(scene, body)
+    blend = out / "demo.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    last = min(report.frames[1], report.frames[0] + int(args.seconds * 30) - 1)
+    video = preview.render_video(scene, out / "demo.mp4", report.frames[0], last)
+    frames = np.linspace(report.frames[0], report.frames[1], 12).round().astype(int).tolist()
+    sheet = preview.contact_sheet(scene, out / "demo_contact.png", frames)
+    print(f"baked '{report.action}' ({song.name}, {report.tempo:.0f} BPM, beat alignment {report.beat_alignment:.2f}) "
+          f"onto the built-in dancer with {model.name}")
+    print(f"scene:         {blend}")
+    print(f"preview video: {video} (first {(last - report.frames[0] + 1) / 30:.0f} s, with the music)")
+    print(f"contact sheet: {sheet} (12 frames over the whole song)")
+    return 0
+
+
+def cmd_bake(args: argparse.Namespace) -> int:
+    bpy = _headless_bpy()
 
     from .blender import bake, character
 
@@ -88,14 +144,11 @@ def cmd_bake(args: argparse.Namespace) -> int:
         bpy.ops.wm.read_factory_settings(use_empty=True)
         name = character.build_dancer("Dancer")[0].name
     scene = bpy.context.scene
-    se = scene.sequence_editor_create()
     song = Path(args.audio).resolve()
     if not song.is_file():
         print(f"error: {song}: no such file", file=sys.stderr)
         return 2
-    strip = se.strips.new_sound(song.stem, str(song), channel=max([s.channel for s in se.strips] + [0]) + 1,
-                                frame_start=args.start_frame)
-    scene.frame_start, scene.frame_end = strip.frame_final_start, strip.frame_final_end - 1
+    strip = _add_song(bpy, song, args.start_frame)
     request = bake.BakeRequest(armature_name=name, strip_name=strip.name,
                                model_dir=Path(args.model) if args.model else _default_model(), seed=args.seed)
     try:
@@ -130,6 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
     b.add_argument("--start-frame", type=int, default=1, help="where the song starts on the timeline")
     b.set_defaults(func=cmd_bake)
+    d = sub.add_parser("demo", help="bake a bundled track onto the built-in dancer, render a preview and a contact sheet")
+    d.add_argument("--out-dir", type=Path, default=Path("out"))
+    d.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
+    d.add_argument("--audio", type=Path, help=f"song (default: immich-memories-music's {DEMO_TRACK})")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seconds", type=float, default=8.0, help="length of the preview video")
+    d.set_defaults(func=cmd_demo)
     args = p.parse_args(argv)
     return args.func(args)
 

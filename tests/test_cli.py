@@ -64,3 +64,14 @@ def test_bake_saves_a_blend_with_the_dance(tmp_path, music_tracks):
                          env={**os.environ, "BLENDER_USER_RESOURCES": str(tmp_path / "bur")})
     name, first, strip_start = res.stdout.strip().splitlines()[-1].rsplit(" ", 2)
     assert name.startswith("Dance - ") and int(first) == int(strip_start) == 12
+
+
+def test_demo_bakes_saves_and_renders(tmp_path):
+    model = tiny_model_dir(tmp_path)
+    out = tmp_path / "out"
+    res = _run("demo", "--out-dir", out, "--model", model, "--seconds", 1,
+               env_extra={"BLENDER_USER_RESOURCES": str(tmp_path / "bur")})
+    assert res.returncode == 0, res.stderr[-2000:]
+    for name in ("demo.blend", "demo.mp4", "demo_contact.png"):
+        assert (out / name).stat().st_size > 1000, name
+        assert str(out / name) in res.stdout
