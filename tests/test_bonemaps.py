@@ -71,3 +71,28 @@ def test_validate_rejects_bad_edits():
         bm.validate(twice, MIXAMO)
     with pytest.raises(bm.BoneMapError, match="unknown joints"):
         bm.validate(dict(det.bone_map, tail="mixamorig:Hips"), MIXAMO)
+
+
+def test_user_presets_round_trip_and_win_detection(tmp_path):
+    odd = ["root", "hips_jnt", "spine_a", "spine_b", "spine_c", "neck_x", "head_x", "armL", "elbowL", "wristL",
+           "armR", "elbowR", "wristR", "legL", "kneeL", "footL", "legR", "kneeR", "footR"]
+    with pytest.raises(bm.BoneMapError):
+        bm.detect(odd)                                   # no built-in preset knows these names
+    mapping = dict(zip(["pelvis", "spine1", "spine2", "spine3", "neck", "head", "left_shoulder", "left_elbow",
+                        "left_wrist", "right_shoulder", "right_elbow", "right_wrist", "left_hip", "left_knee",
+                        "left_ankle", "right_hip", "right_knee", "right_ankle"], odd[1:]))
+    bm.validate(mapping, odd)
+    path = bm.save_user_preset(tmp_path, "My rig/v2", mapping)
+    assert path.parent == tmp_path and "/" not in path.name
+    presets = bm.load_user_presets(tmp_path)
+    assert list(presets) == ["user:My rig/v2"]
+    det = bm.detect(odd, presets)
+    assert det.preset == "user:My rig/v2" and det.bone_map == mapping
+    # a user preset never hides a built-in rig it does not fit
+    assert bm.detect(MIXAMO, presets).preset == "mixamo"
+
+
+def test_broken_user_preset_is_named(tmp_path):
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(bm.BoneMapError, match="bad.json"):
+        bm.load_user_presets(tmp_path)

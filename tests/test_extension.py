@@ -56,7 +56,7 @@ def test_enable_disable_twice_leaves_nothing_registered(linked_extension):
         assert not hasattr(bpy.types.Scene, "dance")
 
 
-def test_panel_settings_and_operators_bake(linked_extension, music_tracks, tmp_path):
+def test_panel_settings_and_operators_bake(linked_extension, music_tracks, tmp_path, blender_user_resources):
     """The operators as a user drives them: detect the bones, edit the map, bake, read the result."""
     bpy = linked_extension
     import addon_utils
@@ -86,6 +86,15 @@ def test_panel_settings_and_operators_bake(linked_extension, music_tracks, tmp_p
     assert 'pose.bones["left_collar"].rotation_quaternion' not in paths
     assert 'pose.bones["left_elbow"].rotation_quaternion' in paths
     assert "Dance - song" in s.last_result and "BPM" in s.last_result and "beat alignment" in s.last_result
+    # the edited map saved as a preset is found again by detection
+    assert bpy.ops.dance.save_bone_map(name="No collar") == {"FINISHED"}
+    bonemaps = importlib.import_module(f"{MODULE}.core.bonemaps")
+    prefs = importlib.import_module(f"{MODULE}.blender.preferences")
+    presets = bonemaps.load_user_presets(prefs.user_bone_maps_folder())
+    assert presets["user:No collar"].candidates["left_collar"] == ()
+    assert str(prefs.user_bone_maps_folder()).startswith(str(blender_user_resources))
+    for saved in prefs.user_bone_maps_folder().glob("*.json"):
+        saved.unlink()                              # keep other tests' detection as it was
     # a bad edit is refused with the bone named, and nothing changes
     next(i for i in s.bone_map if i.joint == "head").bone = "nope"
     with pytest.raises(RuntimeError, match="head -> 'nope'"):

@@ -31,6 +31,7 @@ from ..core.rig import RigError, RigPose, RigRest, pose_rig
 from ..core.rotations import quat_to_rotvec, rotvec_to_quat, sample_quats
 from ..core.skeleton import NUM_JOINTS, STANDING_HEIGHT, forward_kinematics
 from . import keying, retarget, strips
+from .preferences import user_bone_maps_folder
 
 MIN_SECONDS = 1.0
 
@@ -128,7 +129,7 @@ def plan_bake(scene: bpy.types.Scene, request: BakeRequest) -> BakePlan:
             bonemaps.validate(request.bone_map, rig.names)
             bone_map, preset = dict(request.bone_map), "custom"
         else:
-            det = bonemaps.detect(rig.names)
+            det = bonemaps.detect(rig.names, bonemaps.load_user_presets(user_bone_maps_folder()))
             bone_map, preset = det.bone_map, det.preset
     except bonemaps.BoneMapError as e:
         raise BakeError(f"armature '{obj.name}': {e}") from None

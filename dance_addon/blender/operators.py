@@ -9,6 +9,7 @@ import bpy
 from ..core import bonemaps
 from ..core.generator import Cancelled
 from . import bake, retarget
+from .preferences import user_bone_maps_folder
 
 
 def request_from_settings(context) -> bake.BakeRequest:
@@ -135,7 +136,7 @@ class DANCE_OT_detect_bones(bpy.types.Operator):
         s = context.scene.dance
         names = retarget.rig_rest(s.armature).names
         try:
-            det = bonemaps.detect(names)
+            det = bonemaps.detect(names, bonemaps.load_user_presets(user_bone_maps_folder()))
         except bonemaps.BoneMapError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
@@ -143,7 +144,8 @@ class DANCE_OT_detect_bones(bpy.types.Operator):
         s.show_bone_map = True
         missing = [j for j in bonemaps.OPTIONAL_JOINTS if j not in det.bone_map]
         note = f"; not mapped (optional): {', '.join(missing)}" if missing else ""
-        self.report({"INFO"}, f"Bone map: {bonemaps.PRESETS[det.preset].label}{note}")
+        label = bonemaps.PRESETS[det.preset].label if det.preset in bonemaps.PRESETS else det.preset
+        self.report({"INFO"}, f"Bone map: {label}{note}")
         return {"FINISHED"}
 
 
@@ -158,4 +160,32 @@ class DANCE_OT_clear_bones(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (DANCE_OT_bake, DANCE_OT_detect_bones, DANCE_OT_clear_bones)
+class DANCE_OT_save_bone_map(bpy.types.Operator):
+    """Save the edited bone map as a preset: rigs with these bone names are then detected"""
+    bl_idname = "dance.save_bone_map"
+    bl_label = "Save Bone Map Preset"
+
+    name: bpy.props.StringProperty(name="Preset Name", default="My Rig")
+
+    @classmethod
+    def poll(cls, context):
+        s = getattr(context.scene, "dance", None)
+        return s is not None and s.armature is not None and len(s.bone_map) > 0
+
+    def invoke(self, context, event):
+        return context.window_manager.invoke_props_dialog(self)
+
+    def execute(self, context):
+        s = context.scene.dance
+        mapping = s.bone_map_dict() or {}
+        try:
+            bonemaps.validate(mapping, retarget.rig_rest(s.armature).names)
+            path = bonemaps.save_user_preset(user_bone_maps_folder(create=True), self.name, mapping)
+        except bonemaps.BoneMapError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Saved bone-map preset '{self.name}' to {path}")
+        return {"FINISHED"}
+
+
+CLASSES = (DANCE_OT_bake, DANCE_OT_detect_bones, DANCE_OT_clear_bones, DANCE_OT_save_bone_map)

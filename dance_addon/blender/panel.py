@@ -54,6 +54,7 @@ class DANCE_PT_bone_map(bpy.types.Panel):
         layout = self.layout
         row = layout.row(align=True)
         row.operator("dance.detect_bones", icon="BONE_DATA")
+        row.operator("dance.save_bone_map", icon="FILE_TICK", text="")
         row.operator("dance.clear_bones", icon="X", text="")
         if not s.bone_map:
             layout.label(text="Detected at bake time; Detect Bones to edit it")

@@ -10,8 +10,10 @@ the first that it has). Names are matched exactly after stripping a detected pre
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .skeleton import JOINT_NAMES
 
@@ -153,16 +155,18 @@ def apply_preset(preset: Preset, bone_names) -> Detection:
     return Detection(preset.name, bone_map, prefix_seen, missing)
 
 
-def detect(bone_names) -> Detection:
-    """The preset that maps the most joints of the rig (required joints first).
+def detect(bone_names, extra_presets: dict[str, Preset] | None = None) -> Detection:
+    """The preset that maps the most joints of the rig (required joints first); the user's own
+    presets (extra_presets) are tried before the built-in ones and win a tie.
 
     Raises BoneMapError naming the best preset's missing required joints when none maps them all.
     """
     bone_names = list(bone_names)
-    results = [apply_preset(p, bone_names) for p in PRESETS.values()]
+    presets = {**(extra_presets or {}), **PRESETS}
+    results = [apply_preset(p, bone_names) for p in presets.values()]
     best = max(results, key=lambda d: (len(REQUIRED_JOINTS) - len(d.missing_required), len(d.bone_map)))
     if not best.complete:
-        label = PRESETS[best.preset].label
+        label = presets[best.preset].label
         raise BoneMapError(
             f"the armature's bones cannot be mapped to a dancer: the closest preset ({label}) finds no bone for "
             f"{', '.join(best.missing_required)}. Pick the bones for these joints in the bone map, or rename them."
@@ -188,3 +192,42 @@ def validate(bone_map: dict[str, str], bone_names) -> None:
     missing = [j for j in REQUIRED_JOINTS if not bone_map.get(j)]
     if missing:
         raise BoneMapError(f"the bone map has no bone for the required joints {', '.join(missing)}")
+
+
+# -- the user's own presets: one JSON file each, {"name": ..., "bones": {joint: bone}} ------------
+
+USER_PRESET_SUFFIX = ".json"
+
+
+def save_user_preset(folder: Path, name: str, bone_map: dict[str, str]) -> Path:
+    """Write a (validated by the caller) bone map as a preset file named after `name`."""
+    clean = re.sub(r"[^A-Za-z0-9_. -]", "_", name).strip()
+    if not clean:
+        raise BoneMapError("give the bone-map preset a name")
+    unknown = [j for j in bone_map if j not in JOINT_NAMES]
+    if unknown:
+        raise BoneMapError(f"the bone map names unknown joints {unknown}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{clean}{USER_PRESET_SUFFIX}"
+    path.write_text(json.dumps({"name": name, "bones": {j: b for j, b in bone_map.items() if b}}, indent=1))
+    return path
+
+
+def load_user_presets(folder: Path | None) -> dict[str, Preset]:
+    """The presets saved in `folder`, keyed "user:<name>"; unreadable files raise BoneMapError naming them."""
+    out: dict[str, Preset] = {}
+    if folder is None or not Path(folder).is_dir():
+        return out
+    for path in sorted(Path(folder).glob(f"*{USER_PRESET_SUFFIX}")):
+        try:
+            raw = json.loads(path.read_text())
+            name, bones = str(raw["name"]), dict(raw["bones"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise BoneMapError(f"{path}: not a bone-map preset ({e}); delete or fix the file") from None
+        unknown = [j for j in bones if j not in JOINT_NAMES]
+        if unknown:
+            raise BoneMapError(f"{path}: names unknown joints {unknown}; delete or fix the file")
+        key = f"user:{name}"
+        out[key] = Preset(key, name, {j: (bones[j],) if j in bones else () for j in JOINT_NAMES})
+    return out
