@@ -1,0 +1,133 @@
+"""`make train`: from the mocap and the music to a shipped model folder with its model card.
+
+    python -m training.pipeline [--name dance-lstm] [--steps N] [--resume] [--no-eval]
+
+1. Pairs: the training split's music-motion pairs (training/data/pairs.py), built into
+   cache/pairs/train unless already there.
+2. Training: training/train.py's auto-conditioned trainer on those pairs, the paper-size model,
+   checkpoints and loss log in runs/<name>/ (resumable with --resume: only --steps may change).
+3. Export: the checkpoint in 8 bits to models/<name>/ (model.json, music_coder.onnx, step.onnx),
+   carrying its provenance and licence.
+4. Evaluation: `make eval`'s table with the new model beside the real baselines, written into
+   the model card models/<name>/MODEL_CARD.md with the data, licences and how to retrain.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from dance_addon.core import music as music_mod
+from training.data.clips import REPO
+from training.export import export_checkpoint
+from training.model import GeneratorConfig
+from training.train import NormStats, PairedWindows, TrainConfig, load_pairs, train
+
+PAIRS_DIR = REPO / "cache" / "pairs"
+RUNS_DIR = REPO / "runs"
+MODELS_DIR = REPO / "models"
+MODEL_LICENCE = ("GPL-3.0-or-later, as the add-on. Trained on CMU Graphics Lab motion capture "
+                 "(mocap.cs.cmu.edu, free for all uses, may not be resold) paired with "
+                 "immich-memories-music tracks (MIT).")
+
+
+@dataclass
+class PipelineConfig:
+    name: str = "dance-lstm"
+    model: GeneratorConfig = field(default_factory=lambda: GeneratorConfig(music_dim=len(music_mod.FEATURE_COLUMNS)))
+    train: TrainConfig = field(default_factory=TrainConfig)
+    precision: str = "int8"
+    pairs_per_clip: int = 4
+    pairs_seed: int = 0
+
+
+def ensure_pairs(pairs_dir: Path, per_clip: int, seed: int) -> Path:
+    """The training pairs folder, built (train and held-out) when it holds no pairs yet."""
+    train_dir = Path(pairs_dir) / "train"
+    if not any(train_dir.glob("*.npz")):
+        from training.data.pairs import main as build
+
+        build(["--out", str(pairs_dir), "--per-clip", str(per_clip), "--seed", str(seed)])
+    return train_dir
+
+
+def write_model_card(folder: Path, cfg: PipelineConfig, meta: dict, eval_table: str | None, seconds: float) -> Path:
+    prov = meta.get("provenance", {})
+    recordings = prov.get("recordings", [])
+    clips = sorted({r.get("clip", "?") for r in recordings})
+    tracks = sorted({r.get("track", "?") for r in recordings})
+    card = f"""# {cfg.name}
+
+The dance generator the add-on ships: the paper's action generation sub-network (encoder, a
+{cfg.model.lstm_layers}-layer LSTM of {cfg.model.lstm_hidden} units, decoder) behind our dilated-convolution music
+coder, exported in {cfg.precision} for onnxruntime (model.json, music_coder.onnx, step.onnx).
+
+- Motion: the canonical 20-joint skeleton's rotation vectors at {meta.get('fps')} fps; no root translation (the
+  add-on keeps the feet on the ground).
+- Music: features `{meta.get('features_version')}` ({len(meta.get('feature_columns', []))} columns, dance_addon/core/music.py).
+- Training data: {len(recordings)} music-motion pairs from {len(clips)} CMU clips warped onto the beats of
+  {len(tracks)} immich-memories-music tracks (training/data/pairs.py); the held-out clips and tracks of
+  training/data/split.json were never seen.
+- Licence: {MODEL_LICENCE}
+- Training: {meta.get('provenance', {}).get('training_step', '?')} steps, {seconds / 3600:.1f} h on this project's 2-core CPU
+  machine; configuration:
+
+```
+{json.dumps({'model': cfg.model.to_dict(), 'train': asdict(cfg.train)}, indent=1)}
+```
+
+## Held-out evaluation (`make eval`)
+
+{eval_table or 'not run (--no-eval)'}
+
+## Retrain
+
+`make train` (or `python -m training.pipeline --name {cfg.name} --steps {cfg.train.steps}`); `--resume`
+continues from runs/{cfg.name}/checkpoint.pt.
+"""
+    path = Path(folder) / "MODEL_CARD.md"
+    path.write_text(card)
+    return path
+
+
+def run_pipeline(cfg: PipelineConfig, pairs_dir: Path = PAIRS_DIR, runs_dir: Path = RUNS_DIR,
+                 models_dir: Path = MODELS_DIR, resume: bool = False, evaluate: bool = True,
+                 progress: bool = True) -> Path:
+    """Pairs -> training -> export -> evaluation -> model card; returns the model folder."""
+    started = time.perf_counter()
+    pairs = load_pairs(ensure_pairs(pairs_dir, cfg.pairs_per_clip, cfg.pairs_seed))
+    data = PairedWindows(pairs.motions, pairs.musics, NormStats.compute(pairs.motions, pairs.musics))
+    ckpt = train(data, cfg.model, cfg.train, Path(runs_dir) / cfg.name, fps=pairs.fps,
+                 features_version=pairs.features_version, feature_columns=pairs.feature_columns, resume=resume,
+                 provenance={"pairs": str(pairs_dir), "recordings": pairs.provenance}, progress=progress)
+    folder = Path(models_dir) / cfg.name
+    export_checkpoint(ckpt, folder, licence=MODEL_LICENCE, model_version=cfg.name, precision=cfg.precision)
+    meta = json.loads((folder / "model.json").read_text())
+    table = None
+    if evaluate:
+        from training.evaluation import run as eval_run
+
+        heldout, clips, reference = eval_run.load_heldout_data()
+        result = eval_run.run_evaluation(heldout, eval_run.ReferenceStats.from_dances(reference), clips, [folder],
+                                         Path(runs_dir) / cfg.name / "eval")
+        table = eval_run.format_table(result.rows) + "\n\n" + eval_run.table_notes(result.rows, len(reference))
+    write_model_card(folder, cfg, meta, table, time.perf_counter() - started)
+    return folder
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--name", default=PipelineConfig.name, help="model name: runs/<name>/ and models/<name>/")
+    p.add_argument("--steps", type=int, default=TrainConfig.steps, help="optimiser steps in all")
+    p.add_argument("--resume", action="store_true", help="continue runs/<name>/checkpoint.pt")
+    p.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation in the model card")
+    a = p.parse_args(argv)
+    cfg = PipelineConfig(name=a.name, train=TrainConfig(steps=a.steps))
+    folder = run_pipeline(cfg, resume=a.resume, evaluate=not a.no_eval)
+    print(f"model: {folder} (card: {folder / 'MODEL_CARD.md'})")
+
+
+if __name__ == "__main__":
+    main()
