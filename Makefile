@@ -7,14 +7,23 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup test bench mocap-report eval extension clean
 
-setup: $(STAMP)
+# Older Blenders (bpy 4.5 LTS with slotted actions, 4.2 LTS with legacy actions) in venvs of
+# their own, for tests/test_blender_versions.py.
+COMPAT_STAMPS := .venv-bpy45/.installed .venv-bpy42/.installed
+
+setup: $(STAMP) $(COMPAT_STAMPS)
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
 	@touch $(STAMP)
 
-test: $(STAMP)
+.venv-bpy%/.installed: requirements-bpy%.txt
+	@test -x .venv-bpy$*/bin/python || $(PYTHON) -m venv .venv-bpy$*
+	.venv-bpy$*/bin/python -m pip install --disable-pip-version-check -q -r requirements-bpy$*.txt
+	@touch $@
+
+test: $(STAMP) $(COMPAT_STAMPS)
 	$(PY) -m pytest -q
 
 # Timings of the hot paths against their references (benchmarks/bench_*.py), one table.
@@ -37,4 +46,4 @@ extension: $(STAMP)
 	$(PY) tools/build_extension.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache out dist results build
+	rm -rf $(VENV) .venv-bpy45 .venv-bpy42 .pytest_cache out dist results build
