@@ -127,6 +127,19 @@ def test_second_bake_makes_a_second_action(scene_with_song, model_dir):
     assert arm.animation_data.action.name == second.action
 
 
+def test_a_packed_song_bakes_without_its_file(scene_with_song, model_dir, tmp_path):
+    from dance_addon.blender import bake
+
+    bpy, scene, *_ = scene_with_song
+    path = tmp_path / "packed.wav"
+    sf.write(path, np.random.default_rng(0).normal(size=44100 * 4).astype(np.float32) * 0.2, 44100)
+    strip = scene.sequence_editor.strips.new_sound("packed", str(path), channel=2, frame_start=1)
+    strip.sound.pack()
+    path.unlink()                                   # only the copy inside the .blend is left
+    report = bake.bake(scene, _request(model_dir, strip_name="packed"))
+    assert report.frames == (1, strip.frame_final_end - 1)
+
+
 def test_cancel_leaves_the_file_unchanged(scene_with_song, model_dir):
     from dance_addon.blender import bake
 

@@ -141,7 +141,7 @@ def plan_bake(scene: bpy.types.Scene, request: BakeRequest) -> BakePlan:
         raise BakeError(str(e)) from None
 
     try:
-        samples = music_mod.load_audio(span.filepath)
+        samples = strips.decode_strip_audio(strip)
     except music_mod.AudioError as e:
         raise BakeError(f"sound strip '{strip.name}': {e}") from None
     plan = BakePlan(request, span, start, end, rig, bone_map, preset, model, samples)

@@ -10,9 +10,14 @@ followed: a retimed strip is refused.
 """
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import bpy
+import numpy as np
+
+from ..core import music
 
 
 class StripError(ValueError):
@@ -70,3 +75,20 @@ def strip_span(scene: bpy.types.Scene, strip) -> StripSpan:
         raise StripError(f"sound strip '{strip.name}' spans no frames")
     source_start = (first - strip.frame_start) / fps + strip.sound_offset
     return StripSpan(strip.name, path, first, end, fps, source_start)
+
+
+def decode_strip_audio(strip) -> np.ndarray:
+    """The strip's sound as mono samples at the analysis rate (music.load_audio): from the copy
+    packed into the .blend when there is one (that is what Blender plays), else from its file."""
+    packed = strip.sound.packed_file
+    path = bpy.path.abspath(strip.sound.filepath, library=strip.sound.library)
+    if packed is None:
+        return music.load_audio(path)
+    with tempfile.TemporaryDirectory(prefix="dance-packed-") as folder:
+        copy = Path(folder) / (Path(path).name or "packed_sound")
+        copy.write_bytes(bytes(packed.data))
+        try:
+            return music.load_audio(copy)
+        except music.AudioError as e:
+            raise music.AudioError(f"the sound packed into the .blend for '{strip.name}' ({Path(path).name}): "
+                                   f"{str(e).split(': ', 1)[-1]}") from None
