@@ -181,3 +181,20 @@ def test_missing_leg_bone_is_reported():
     with pytest.raises(core_rig.RigError, match="no bone 'hip_l'"):
         core_rig.pose_rig(rest, {"pelvis": "a", "left_hip": "hip_l", "right_hip": "a"},
                           np.zeros((2, 20, 3)), np.zeros((2, 3)))
+
+
+def test_face_forward_turns_the_whole_dance_to_face_front():
+    from scipy.spatial.transform import Rotation
+
+    rv, _ = _smooth_motion(n=30, seed=9)
+    rv[:, 0] = (Rotation.from_rotvec([0, 2.0, 0]) * Rotation.from_rotvec(rv[:, 0] * 0.3)).as_rotvec()
+    out = core_rig.face_forward(rv)
+    root = Rotation.from_rotvec(out[:, 0]).as_matrix()
+    fwd = root[:, :, 2].sum(axis=0)
+    assert abs(np.arctan2(fwd[0], fwd[2])) < 1e-9            # on average it faces +Z
+    assert np.allclose(out[:, 1:], rv[:, 1:])                # limbs untouched
+    # the same turn on every frame: positions are the original's, rotated about Y
+    before, after = sk.forward_kinematics(rv), sk.forward_kinematics(out)
+    turn = Rotation.from_matrix(root[0]) * Rotation.from_rotvec(rv[0, 0]).inv()
+    assert np.allclose(turn.apply(before.reshape(-1, 3)).reshape(before.shape), after, atol=1e-9)
+    assert np.allclose(turn.as_rotvec()[[0, 2]], 0, atol=1e-12)  # a turn about the vertical only

@@ -12,6 +12,9 @@ Three steps, so that a failure or a cancel leaves the file exactly as it was:
    and the previous one gets a fake user so it is not lost, or, with push_to_nla, the dance goes
    onto a new NLA track and the active action is left alone.
 
+Facing: the dance is turned about the vertical so that on average it faces the rig's front (the
+model's start poses face wherever the mocap dancers faced); its own turns are kept.
+
 Timing: scene frame f of the dance hears the strip's source at strip_span.source_time(f) (see
 strips.py); the model runs at its own fps over that stretch and its motion is resampled to the
 scene's frame rate by slerp.
@@ -27,7 +30,7 @@ import numpy as np
 from ..core import beatalign, bonemaps
 from ..core import music as music_mod
 from ..core.generator import DanceModel, ModelError, ProgressFn, load_model
-from ..core.rig import RigError, RigPose, RigRest, pose_rig
+from ..core.rig import RigError, RigPose, RigRest, face_forward, pose_rig
 from ..core.rotations import quat_to_rotvec, rotvec_to_quat, sample_quats
 from ..core.skeleton import NUM_JOINTS, STANDING_HEIGHT, forward_kinematics
 from . import keying, retarget, strips
@@ -178,7 +181,7 @@ def compute_bake(plan: BakePlan, progress: ProgressFn | None = None) -> BakeResu
     # model frames -> scene frames: scene frame k (from frame_start) sits at k / scene_fps seconds
     positions = np.arange(plan.frame_count) / plan.span.scene_fps * plan.model.fps
     quats = sample_quats(rotvec_to_quat(rotvecs_model.astype(np.float64)), positions)
-    rotvecs = quat_to_rotvec(quats).reshape(-1, NUM_JOINTS, 3)
+    rotvecs = face_forward(quat_to_rotvec(quats).reshape(-1, NUM_JOINTS, 3))   # facing the rig's front
     root = np.zeros((len(rotvecs), 3))
     root[:, 1] = STANDING_HEIGHT       # the model dances in place; the floor rule sets the height
     try:

@@ -39,6 +39,9 @@ def stage(scene: bpy.types.Scene, subject: bpy.types.Object, width: int = 480, h
     shading.light = "STUDIO"
     shading.color_type = "OBJECT"
     shading.show_shadows = True
+    world = bpy.data.worlds.new("PreviewWorld")
+    world.color = (0.78, 0.8, 0.84)                 # a light backdrop instead of black
+    scene.world = world
     subject.color = (0.85, 0.45, 0.2, 1.0)
     floor.color = (0.6, 0.6, 0.62, 1.0)
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from . import skeleton as sk
 from .retarget import align_vectors
-from .rotations import matrix_to_quat, quat_continuity
+from .rotations import matrix_to_quat, matrix_to_rotvec, quat_continuity, rotvec_continuity, rotvec_to_matrix
 
 # canonical (Y up, +Z forward) -> Blender (Z up, facing -Y)
 CANONICAL_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -125,6 +125,23 @@ def canonical_rest_direction(joint: int) -> np.ndarray:
     else:
         d = rest[_DIRECTION_CHILD[joint]] - rest[joint]
     return d / np.linalg.norm(d)
+
+
+def face_forward(rotvecs: np.ndarray) -> np.ndarray:
+    """The motion turned about the vertical so that on average it faces canonical forward (+Z).
+
+    The average is the circular mean of the pelvis's heading over all frames. Only the root's
+    rotation changes (every frame by the same turn), so the dance itself, its turns included, is
+    kept; a generated dance faces the rig's front instead of wherever the mocap dancers faced.
+    """
+    rotvecs = np.array(sk.as_motion(rotvecs), copy=True)
+    root = rotvec_to_matrix(rotvecs[:, 0])                         # (T, 3, 3)
+    fwd = root[:, :, 2]                                            # each frame's forward (R @ +Z)
+    yaw = np.arctan2(fwd[:, 0].sum(), fwd[:, 2].sum())             # heading of the mean forward
+    c, s = np.cos(-yaw), np.sin(-yaw)
+    turn = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])  # about +Y by -yaw
+    rotvecs[:, 0] = rotvec_continuity(matrix_to_rotvec(turn @ root))
+    return rotvecs
 
 
 def leg_length(rig: RigRest, bone_map: dict[str, str]) -> float:
