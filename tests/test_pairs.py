@@ -57,3 +57,24 @@ def test_pair_moves_the_kinematic_beats_onto_the_music_beats():
     dist = np.abs(inside[:, None] - kin[None, :]).min(axis=1)
     assert np.median(dist) < 1.5 / fps                # stops now land on the song's beats
     assert pair.provenance["stretch_max"] <= MAX_STRETCH + 1e-6
+
+
+def test_glitches_are_trimmed_and_bridged():
+    from training.data.clips import glitch_steps, repair_glitches
+
+    fps = 30.0
+    t = np.arange(120) / fps
+    rv = np.zeros((120, 20, 3))
+    rv[:, 16, 2] = 0.5 * np.sin(2 * np.pi * t)             # an elbow swinging at 1 Hz
+    root = np.tile([0.0, 0.93, 0.0], (120, 1))
+    clean_rv, clean_root = rv.copy(), root.copy()
+    rv[0, 14, 2] = 1.5                                      # a first frame in another pose
+    rv[60:63, 0, 0] = 2.0                                   # a three-frame capture spike
+    root[60:63, 0] += 0.3
+    assert list(glitch_steps(rv, root, fps)) == [0, 59, 62]
+    out_rv, out_root, notes = repair_glitches(rv, root, fps)
+    assert notes == ["dropped 1 leading frame(s)", "bridged frames 59-61"]
+    assert len(out_rv) == 119 and len(glitch_steps(out_rv, out_root, fps)) == 0
+    # frames away from the glitches are untouched; bridged ones follow the motion closely
+    assert np.allclose(out_rv[:50], clean_rv[1:51], atol=1e-6)
+    assert np.abs(out_rv[58:63] - clean_rv[59:64]).max() < 0.05
