@@ -39,7 +39,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from .core import music, skeleton as sk
     from .core.bvh import write_bvh
     from .core.generator import ModelError, load_model
-    from .core.rotations import quat_to_rotvec, rotvec_to_quat, sample_quats
+    from .core.rotations import resample_rotvecs
 
     try:
         model = load_model(args.model or _default_model(), features_version=music.FEATURES_VERSION,
@@ -52,9 +52,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     rotvecs = model.generate(feats.matrix, seed=args.seed)                      # (T, 20, 3) at model fps
     fps = args.fps or model.fps
     if fps != model.fps:
-        n = int(np.floor((len(rotvecs) - 1) / model.fps * fps + 1e-6)) + 1
-        q = sample_quats(rotvec_to_quat(rotvecs.astype(np.float64)), np.arange(n) / fps * model.fps)
-        rotvecs = quat_to_rotvec(q)
+        rotvecs = resample_rotvecs(rotvecs, model.fps, fps)
     rotvecs = rotvecs.astype(np.float32)
     positions = grounded_positions(rotvecs).astype(np.float32)
     args.out.parent.mkdir(parents=True, exist_ok=True)

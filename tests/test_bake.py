@@ -3,6 +3,8 @@ unchanged on every refusal or cancel. The model is a tiny, randomly initialised 
 with the add-on's music features (dance quality is the generator's business, not the bake's)."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -194,20 +196,14 @@ def test_bad_input_is_refused_and_changes_nothing(scene_with_song, model_dir, tm
         req.armature_name = "Blob"
         match = "cannot be mapped"
     elif case == "bad_model":
-        bad = tmp_path / "bad_model"
-        bad.mkdir()
-        for f in model_dir.iterdir():
-            (bad / f.name).write_bytes(f.read_bytes())
+        bad = shutil.copytree(model_dir, tmp_path / "bad_model")
         (bad / "step.onnx").write_bytes(b"not a model")
         req.model_dir = bad
         match = "corrupt"
     elif case == "other_skeleton_model":
         import json
 
-        other = tmp_path / "other"
-        other.mkdir()
-        for f in model_dir.iterdir():
-            (other / f.name).write_bytes(f.read_bytes())
+        other = shutil.copytree(model_dir, tmp_path / "other")
         meta = json.loads((other / "model.json").read_text())
         meta["joint_names"] = meta["joint_names"][:-1] + ["right_hand"]
         (other / "model.json").write_text(json.dumps(meta))

@@ -6,9 +6,6 @@ the shipped models; the wheels are cached in build/wheels (the first run downloa
 onnxruntime wheels from PyPI; a failed download fails the test with pip's message)."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -18,6 +15,7 @@ import pytest
 
 from dance_addon.core import music as music_mod
 from dance_addon.core.generator import load_model
+from probes import run_probe
 from test_bake import tiny_model_dir
 from tools.build_extension import build
 
@@ -48,11 +46,7 @@ def test_zip_bundles_onnxruntime_wheels_and_models_but_no_numpy(built):
 
 def _probe(user: Path, *args: str) -> dict:
     """Run tests/zip_install_probe.py in a fresh process with `user` as Blender's user folder."""
-    env = dict(os.environ, BLENDER_USER_RESOURCES=str(user))
-    done = subprocess.run([sys.executable, str(PROBE), *args], capture_output=True, text=True, env=env, timeout=300)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("PROBE ")]
-    assert done.returncode == 0 and lines, f"probe {args[0]} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return json.loads(lines[-1][len("PROBE "):])
+    return run_probe(sys.executable, PROBE, *args, user=user)
 
 
 def test_installed_zip_enables_uses_its_wheel_bakes_and_uninstalls(built, tmp_path, music_tracks):

@@ -69,7 +69,7 @@ class BakePlan:
     bone_map: dict[str, str]
     preset: str
     model: DanceModel
-    samples: np.ndarray | None = None       # the decoded song (mono, analysis rate), read in plan_bake
+    song: np.ndarray                         # the samples heard over the bake's frames (mono, analysis rate)
 
     @property
     def frame_count(self) -> int:
@@ -147,35 +147,28 @@ def plan_bake(scene: bpy.types.Scene, request: BakeRequest) -> BakePlan:
         samples = strips.decode_strip_audio(strip)
     except music_mod.AudioError as e:
         raise BakeError(f"sound strip '{strip.name}': {e}") from None
-    plan = BakePlan(request, span, start, end, rig, bone_map, preset, model, samples)
-    _check_audible(plan)
-    return plan
-
-
-def _song_window(plan: BakePlan) -> np.ndarray:
-    """The samples heard over the bake's frames (silence where the strip plays nothing)."""
-    sr = music_mod.ANALYSIS_SR
-    t0 = plan.span.source_time(plan.frame_start)
-    n = int(round(plan.frame_count / plan.span.scene_fps * sr))
-    first = int(round(t0 * sr))
-    out = np.zeros(n, dtype=np.float32)
-    src = plan.samples
-    lo, hi = max(first, 0), min(first + n, len(src))
-    if hi > lo:
-        out[lo - first:hi - first] = src[lo:hi]
-    return out
-
-
-def _check_audible(plan: BakePlan) -> None:
-    window = _song_window(plan)
-    if not np.any(np.abs(window) > 1e-4):
-        raise BakeError(f"sound strip '{plan.span.name}' is silent over frames {plan.frame_start}-{plan.frame_end - 1}; "
+    song = _song_window(samples, span, start, end)
+    if not np.any(np.abs(song) > 1e-4):
+        raise BakeError(f"sound strip '{span.name}' is silent over frames {start}-{end - 1}; "
                         "a dance needs music: check the file, the strip's offset and the frame range")
+    return BakePlan(request, span, start, end, rig, bone_map, preset, model, song)
+
+
+def _song_window(samples: np.ndarray, span: strips.StripSpan, start: int, end: int) -> np.ndarray:
+    """The samples heard over scene frames [start, end) (silence where the strip plays nothing)."""
+    sr = music_mod.ANALYSIS_SR
+    n = int(round((end - start) / span.scene_fps * sr))
+    first = int(round(span.source_time(start) * sr))
+    out = np.zeros(n, dtype=np.float32)
+    lo, hi = max(first, 0), min(first + n, len(samples))
+    if hi > lo:
+        out[lo - first:hi - first] = samples[lo:hi]
+    return out
 
 
 def compute_bake(plan: BakePlan, progress: ProgressFn | None = None) -> BakeResult:
     """Features, generation, resampling and posing, in memory (no bpy access: safe in a thread)."""
-    feats = music_mod.extract_features(_song_window(plan), music_mod.ANALYSIS_SR, plan.model.fps,
+    feats = music_mod.extract_features(plan.song, music_mod.ANALYSIS_SR, plan.model.fps,
                                        source=plan.span.filepath)
     rotvecs_model = plan.model.generate(feats.matrix, seed=plan.request.seed, progress=progress)  # (T, 20, 3)
     # model frames -> scene frames: scene frame k (from frame_start) sits at k / scene_fps seconds
