@@ -12,7 +12,7 @@ import torch
 from benchmarks import timings
 from dance_addon.core.skeleton import MOTION_DIM
 from training.model import DanceGenerator, GeneratorConfig
-from training.train import NormStats, PairedWindows, TrainConfig, window_loss
+from training.train import PairedWindows, TrainConfig, window_loss
 
 F = 43
 REPEATS = 3
@@ -23,7 +23,7 @@ def run() -> list[dict]:
     rng = np.random.default_rng(0)
     motions = [rng.normal(size=(600, MOTION_DIM)).astype(np.float32) for _ in range(4)]
     musics = [rng.normal(size=(600, F)).astype(np.float32) for _ in range(4)]
-    data = PairedWindows(motions, musics, NormStats.compute(motions, musics))
+    data = PairedWindows.from_rotvecs(motions, musics)
     model = DanceGenerator(GeneratorConfig(music_dim=F))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     gen = torch.Generator().manual_seed(0)

@@ -96,7 +96,8 @@ def test_window_loss_equals_a_plain_step_by_step_rollout():
     """The trainer batches runs of ground-truth inputs; a naive frame-by-frame loop agrees."""
     torch.manual_seed(0)
     model = DanceGenerator(TINY).eval()
-    cfg = TrainConfig(gt_frames=3, self_frames=2, ramp_steps=0, input_noise_std=0.1, velocity_weight=0.5)
+    cfg = TrainConfig(gt_frames=3, self_frames=2, ramp_steps=0, input_noise_std=0.1, velocity_weight=0.5,
+                      speed_weight=0.7, speed_lag=3)
     motion, music = torch.randn(2, 16, MOTION_DIM), torch.randn(2, 16, F)
     with torch.no_grad():
         got = window_loss(model, motion, music, 0, cfg, torch.Generator().manual_seed(5))
@@ -109,6 +110,13 @@ def test_window_loss_equals_a_plain_step_by_step_rollout():
             preds.append(prev)
         pred, target = torch.stack(preds, 1), motion[:, 1:]
         want = ((pred - target) ** 2).mean() + 0.5 * ((pred.diff(dim=1) - target.diff(dim=1)) ** 2).mean()
+        for lag in (1, 3):                       # speed term: per joint, |change over lag frames|
+            gaps = []
+            for j in range(MOTION_DIM // 3):
+                sp = (pred[:, lag:, 3 * j:3 * j + 3] - pred[:, :-lag, 3 * j:3 * j + 3]).norm(dim=-1)
+                st = (target[:, lag:, 3 * j:3 * j + 3] - target[:, :-lag, 3 * j:3 * j + 3]).norm(dim=-1)
+                gaps.append((sp - st).abs())
+            want = want + 0.7 * torch.stack(gaps).mean()
     assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
@@ -170,7 +178,7 @@ def test_onnx_matches_torch_over_300_autoregressive_steps_paper_size(tmp_path):
     model = DanceGenerator(GeneratorConfig(music_dim=F)).eval()   # paper size: 2 x 1024 LSTM
     dm = load_model(_export(model, tmp_path / "paper", "float32"), features_version=VERSION)
     music = _song(300)
-    got = dm.generate(music, seed=3, noise_scale=0.0).reshape(300, MOTION_DIM)
+    got = dm.generate_code(music, seed=3, noise_scale=0.0)
     got = (got - dm.motion_mean) / dm.motion_std                            # normalised units
     start = dm.start_poses[np.random.default_rng(3).integers(len(dm.start_poses))]
     with torch.no_grad():
@@ -253,6 +261,13 @@ def test_wrong_joint_names(tiny_model, tmp_path):
     folder = _copy(tiny_model, tmp_path / "m")
     _edit_manifest(folder, joint_names=["hips", *JOINT_NAMES[1:]])
     with pytest.raises(ModelError, match="canonical 20-joint skeleton"):
+        load_model(folder)
+
+
+def test_other_motion_code(tiny_model, tmp_path):
+    folder = _copy(tiny_model, tmp_path / "m")
+    _edit_manifest(folder, motion_code="rotvec-0")
+    with pytest.raises(ModelError, match="motion code is 'rotvec-0'.*made for this version"):
         load_model(folder)
 
 

@@ -42,6 +42,7 @@ from torch import nn
 from dance_addon.core.generator import FORMAT_VERSION, MANIFEST, METADATA_KEY, STEP_INPUTS, STEP_OUTPUTS
 from dance_addon.core.skeleton import JOINT_NAMES
 from training.model import DanceGenerator
+from dance_addon.core.motion_code import MOTION_CODE
 from training.train import load_checkpoint
 
 OPSET = 17
@@ -190,6 +191,7 @@ def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_v
         "music_mean": _tolist(norm["music_mean"]),
         "music_std": _tolist(norm["music_std"]),
         "start_poses": _tolist(start_poses),
+        "motion_code": MOTION_CODE,
         "feedback_noise_std": float(feedback_noise_std),
         "lstm_layers": cfg.lstm_layers,
         "lstm_hidden": cfg.lstm_hidden,
@@ -223,6 +225,9 @@ def export_checkpoint(checkpoint: Path, out_dir: Path, *, licence: str, model_ve
     """Export a `training/train.py` checkpoint: everything but the licence and version comes
     from it (statistics, features, start poses, feedback noise = the training input noise)."""
     model, ck = load_checkpoint(checkpoint)
+    if ck.get("motion_code") != MOTION_CODE:
+        raise ValueError(f"{checkpoint} was trained on motion code {ck.get('motion_code')!r}, but the add-on "
+                         f"reads {MOTION_CODE!r} (dance_addon/core/motion_code.py); retrain it")
     provenance = {**ck["provenance"], "checkpoint": Path(checkpoint).name, "training_step": ck["step"],
                   "train_config": ck["train_config"]}
     return export_model(model, out_dir, fps=ck["fps"], features_version=ck["features_version"],

@@ -23,7 +23,7 @@ from dance_addon.core import music as music_mod
 from training.data.clips import REPO
 from training.export import export_checkpoint
 from training.model import GeneratorConfig
-from training.train import NormStats, PairedWindows, TrainConfig, load_pairs, train
+from training.train import PairedWindows, TrainConfig, load_pairs, train
 
 PAIRS_DIR = REPO / "cache" / "pairs"
 RUNS_DIR = REPO / "runs"
@@ -98,7 +98,7 @@ def run_pipeline(cfg: PipelineConfig, pairs_dir: Path = PAIRS_DIR, runs_dir: Pat
     """Pairs -> training -> export -> evaluation -> model card; returns the model folder."""
     started = time.perf_counter()
     pairs = load_pairs(ensure_pairs(pairs_dir, cfg.pairs_per_clip, cfg.pairs_seed))
-    data = PairedWindows(pairs.motions, pairs.musics, NormStats.compute(pairs.motions, pairs.musics))
+    data = PairedWindows.from_rotvecs(pairs.motions, pairs.musics)
     ckpt = train(data, cfg.model, cfg.train, Path(runs_dir) / cfg.name, fps=pairs.fps,
                  features_version=pairs.features_version, feature_columns=pairs.feature_columns, resume=resume,
                  provenance={"pairs": str(pairs_dir), "recordings": pairs.provenance}, progress=progress)
@@ -107,12 +107,15 @@ def run_pipeline(cfg: PipelineConfig, pairs_dir: Path = PAIRS_DIR, runs_dir: Pat
     meta = json.loads((folder / "model.json").read_text())
     table = None
     if evaluate:
-        from training.evaluation import run as eval_run
+        from training.evaluation import long_run, run as eval_run
 
         heldout, clips, reference = eval_run.load_heldout_data()
-        result = eval_run.run_evaluation(heldout, eval_run.ReferenceStats.from_dances(reference), clips, [folder],
-                                         Path(runs_dir) / cfg.name / "eval")
-        table = eval_run.format_table(result.rows) + "\n\n" + eval_run.table_notes(result.rows, len(reference))
+        reference_stats = eval_run.ReferenceStats.from_dances(reference)
+        result = eval_run.run_evaluation(heldout, reference_stats, clips, [folder], Path(runs_dir) / cfg.name / "eval")
+        medley = long_run.heldout_medley()
+        long_table = long_run.format_long_table({cfg.name: long_run.long_run(folder, medley, reference_stats)}, medley)
+        table = (eval_run.format_table(result.rows) + "\n\n" + eval_run.table_notes(result.rows, len(reference))
+                 + "\n\n" + long_table)
     write_model_card(folder, cfg, meta, table, time.perf_counter() - started)
     return folder
 

@@ -11,8 +11,19 @@ motion fed back to the network alternates between `gt_frames` frames of ground t
 step). Gaussian noise of std `input_noise_std` (normalised units) is added to every fed-back
 frame, which also makes the model tolerate the seeded noise the runtime injects for variation.
 
-Loss: mean squared error of the normalised motion, plus `velocity_weight` x the squared error
-of the frame-to-frame differences.
+Loss: mean squared error of the normalised motion code, plus `speed_weight` x a speed term: the
+L1 distance between predicted and true per-joint speeds (the length of each joint's 3-number
+change over 1 and over `speed_lag` frames). A squared error alone is minimised, where the
+network is unsure of the timing, by the average pose, and fed back on itself that average
+is a still pose: the dance freezes. A speed's best guess under the same doubt is a typical
+speed, not zero, so the speed term keeps the dance moving; the second, longer lag makes
+jitter (fast back and forth, small displacement) cost as much as stillness. Optionally
+`velocity_weight` x the squared error of the signed frame-to-frame differences.
+
+Learning rate: linear warm-up over `warmup_steps`, then cosine decay to `lr * lr_final`.
+
+Motion is fed to the network as `dance_addon.core.motion_code` codes (the root as swing +
+heading change), normalised; `PairedWindows.from_rotvecs` does both.
 
 Outputs in `out_dir`: `checkpoint.pt` (model + optimizer + both configs as dicts + the
 normalisation statistics + the music features' version and columns + start poses + step +
@@ -29,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,6 +50,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from dance_addon.core import motion_code
 from dance_addon.core.skeleton import MOTION_DIM, NUM_JOINTS
 from training.model import DanceGenerator, GeneratorConfig
 
@@ -45,20 +58,39 @@ from training.model import DanceGenerator, GeneratorConfig
 @dataclass
 class TrainConfig:
     window: int = 120                   # frames per training window (4 s at 30 fps)
-    batch_size: int = 16
-    lr: float = 1e-4
+    batch_size: int = 32
+    lr: float = 1e-3
+    warmup_steps: int = 20
+    lr_final: float = 0.1               # cosine decay to lr * lr_final at the last step
     weight_decay: float = 0.0
     grad_clip: float = 1.0
-    steps: int = 100_000
+    steps: int = 360
     gt_frames: int = 5                  # auto-conditioning: ground-truth frames per cycle ...
     self_frames: int = 5                # ... then this many self-fed frames (at full ramp)
-    ramp_steps: int = 10_000            # steps over which self_frames ramps up from 0
+    ramp_steps: int = 60                # steps over which self_frames ramps up from 0
     input_noise_std: float = 0.05       # noise on fed-back motion, normalised units (also the runtime's)
     start_poses: int = 32               # training frames kept for the runtime's seeded first frame
-    velocity_weight: float = 1.0
+    velocity_weight: float = 0.0
+    speed_weight: float = 2.0
+    speed_lag: int = 4
     seed: int = 0
-    log_every: int = 10
-    checkpoint_every: int = 1000
+    log_every: int = 5
+    checkpoint_every: int = 40
+
+
+def learning_rate(step: int, cfg: TrainConfig) -> float:
+    """Learning rate at `step`: linear warm-up, then cosine decay to lr * lr_final."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    span = max(1, cfg.steps - cfg.warmup_steps)
+    frac = min(1.0, (step - cfg.warmup_steps) / span)
+    return cfg.lr * (cfg.lr_final + (1 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def joint_speeds(x: torch.Tensor, lag: int) -> torch.Tensor:
+    """(B, T, 60) motion -> (B, T - lag, 20): length of each joint's 3-number change over `lag` frames."""
+    d = x[:, lag:] - x[:, :-lag]
+    return d.reshape(*d.shape[:2], NUM_JOINTS, 3).norm(dim=-1)
 
 
 def self_fed_frames(step: int, cfg: TrainConfig) -> int:
@@ -107,7 +139,8 @@ class NormStats:
 class PairedWindows:
     """Aligned (motion, music) recordings, normalised once, sampled as random windows.
 
-    motions: list of (T_i, 60) rotation vectors (radians); musics: list of (T_i, F) features.
+    motions: list of (T_i, 60) motion codes (`from_rotvecs` makes them from rotation
+    vectors); musics: list of (T_i, F) features.
     """
 
     def __init__(self, motions: list[np.ndarray], musics: list[np.ndarray], stats: NormStats):
@@ -122,6 +155,13 @@ class PairedWindows:
             self.musics.append(torch.from_numpy(((mu - stats.music_mean) / stats.music_std).astype(np.float32)))
         self.music_dim = self.musics[0].shape[1]
         self.lengths = torch.tensor([m.shape[0] for m in self.motions], dtype=torch.float64)
+
+    @classmethod
+    def from_rotvecs(cls, rotvecs: list[np.ndarray], musics: list[np.ndarray]) -> "PairedWindows":
+        """Recordings as joint rotation vectors ((T, 60) or (T, 20, 3)) -> motion codes
+        (`dance_addon.core.motion_code`), normalised with statistics computed on them."""
+        codes = [motion_code.encode(np.asarray(r).reshape(len(r), NUM_JOINTS, 3)) for r in rotvecs]
+        return cls(codes, musics, NormStats.compute(codes, musics))
 
     def sample(self, batch: int, window: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Random windows, recordings drawn in proportion to their length:
@@ -219,6 +259,10 @@ def window_loss(model: DanceGenerator, motion: torch.Tensor, music: torch.Tensor
     loss = torch.mean((pred - target) ** 2)
     if cfg.velocity_weight > 0:
         loss = loss + cfg.velocity_weight * torch.mean((pred.diff(dim=1) - target.diff(dim=1)) ** 2)
+    if cfg.speed_weight > 0:
+        for lag in sorted({1, cfg.speed_lag}):
+            if pred.shape[1] > lag:
+                loss = loss + cfg.speed_weight * torch.mean(torch.abs(joint_speeds(pred, lag) - joint_speeds(target, lag)))
     return loss
 
 
@@ -265,7 +309,7 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
             "model_config": model_cfg.to_dict(), "train_config": asdict(cfg),
             "norm": NormStats.to_dict(data.stats), "step": step, "provenance": provenance or {},
             "fps": float(fps), "features_version": features_version, "feature_columns": list(feature_columns),
-            "start_poses": start_poses,
+            "start_poses": start_poses, "motion_code": motion_code.MOTION_CODE,
             "rng": {"generator": gen.get_state(), "torch": torch.get_rng_state(),
                     "numpy": np.random.get_state(), "python": random.getstate()},
         }, ckpt_path)
@@ -276,6 +320,8 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
         while step < cfg.steps:
             motion, music = data.sample(cfg.batch_size, cfg.window, gen)
             loss = window_loss(model, motion, music, step, cfg, gen)
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(step, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -314,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
     a = p.parse_args(argv)
     pairs = load_pairs(a.pairs)
-    data = PairedWindows(pairs.motions, pairs.musics, NormStats.compute(pairs.motions, pairs.musics))
+    data = PairedWindows.from_rotvecs(pairs.motions, pairs.musics)
     cfg = TrainConfig(steps=a.steps, batch_size=a.batch_size, window=a.window, lr=a.lr, seed=a.seed)
     train(data, GeneratorConfig(music_dim=data.music_dim), cfg, a.out, fps=pairs.fps,
           features_version=pairs.features_version, feature_columns=pairs.feature_columns, resume=a.resume,

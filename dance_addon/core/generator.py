@@ -11,7 +11,8 @@ A model is a folder written by `training/export.py`:
     step.onnx           prev_motion (1, 60), music_code (1, 60), h (L, 1, H), c (L, 1, H)
                         -> motion (1, 60), h_out, c_out: one frame, explicit LSTM state
 
-All graph values are in normalised units (z-scores of the training split). Generation:
+All graph values are in normalised units (z-scores of the training split) of the motion code
+(`motion_code`: rotation vectors, the root as swing + heading change). Generation:
 frame t's motion comes from frame t-1's motion (plus seeded noise) and frame t's music
 code; "frame -1" is a start pose drawn by the seed from the model's start poses. The same
 seed (and thread count) gives the same dance; different seeds give different dances.
@@ -25,7 +26,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .skeleton import JOINT_NAMES, MOTION_DIM, NUM_JOINTS
+from . import motion_code
+from .motion_code import MOTION_CODE
+from .skeleton import JOINT_NAMES, MOTION_DIM
 
 FORMAT_VERSION = 1
 METADATA_KEY = "dance_addon"      # key of the metadata JSON in each graph's metadata_props
@@ -47,7 +50,7 @@ class Cancelled(Exception):
 
 _REQUIRED = ("format_version", "model_version", "joint_names", "fps", "motion_dim", "music_dim",
              "features_version", "feature_columns", "motion_mean", "motion_std", "music_mean",
-             "music_std", "start_poses", "feedback_noise_std", "lstm_layers", "lstm_hidden",
+             "music_std", "start_poses", "motion_code", "feedback_noise_std", "lstm_layers", "lstm_hidden",
              "precision", "provenance", "licence", "files", "sha256")
 
 
@@ -98,7 +101,15 @@ class DanceModel:
     def generate(self, music: np.ndarray, seed: int = 0, progress: ProgressFn | None = None,
                  noise_scale: float = 1.0, progress_every: int = 30) -> np.ndarray:
         """Music features (T, F) at `self.fps` -> rotation vectors (T, 20, 3) float32, radians,
-        in `skeleton.JOINT_NAMES` order.
+        in `skeleton.JOINT_NAMES` order, facing +Z at the first frame. Arguments as
+        `generate_code`, which this decodes."""
+        code = self.generate_code(music, seed, progress, noise_scale, progress_every)
+        return motion_code.decode(code).astype(np.float32)
+
+    def generate_code(self, music: np.ndarray, seed: int = 0, progress: ProgressFn | None = None,
+                      noise_scale: float = 1.0, progress_every: int = 30) -> np.ndarray:
+        """Music features (T, F) at `self.fps` -> the network's motion code (T, 60) float32
+        (`motion_code`, not normalised).
 
         seed: picks the start pose and the noise fed back with the motion (same seed, same dance).
         noise_scale: multiplies the model's feedback noise std (0: only the start pose varies).
@@ -144,8 +155,7 @@ class DanceModel:
             if progress is not None and (done % progress_every == 0 or done == total):
                 if progress(done, total) is False:
                     raise Cancelled(f"dance generation cancelled after {done} of {total} frames")
-        rotvecs = out * self.motion_std + self.motion_mean                # (T, 60) radians
-        return rotvecs.reshape(total, NUM_JOINTS, 3)
+        return out * self.motion_std + self.motion_mean                   # (T, 60) motion code
 
 
 def _session(path: Path, threads: int) -> Any:
@@ -188,6 +198,9 @@ def load_model(path: str | Path, features_version: str | None = None,
     if list(meta["joint_names"]) != list(JOINT_NAMES):
         raise _fail(manifest, f"joints {meta['joint_names']} differ from the add-on's skeleton {list(JOINT_NAMES)}",
                     "use a model trained on the canonical 20-joint skeleton")
+    if meta["motion_code"] != MOTION_CODE:
+        raise _fail(manifest, f"its motion code is '{meta['motion_code']}' but this add-on reads '{MOTION_CODE}'",
+                    "use a model made for this version of the add-on")
     if meta["motion_dim"] != MOTION_DIM:
         raise _fail(manifest, f"motion_dim {meta['motion_dim']}, expected {MOTION_DIM}")
     if features_version is not None and meta["features_version"] != features_version:
