@@ -145,3 +145,42 @@ def test_unusable_inputs_are_refused_with_a_reason(heldout, clips, model_folder)
     other = HeldoutSet(heldout.pairs, heldout.track_beats, "music-other", COLUMN_NAMES)
     with pytest.raises(ValueError, match="trained on music features"):
         model_dances(model_folder, other)
+
+
+def test_long_run_measures_every_window_of_every_seed(reference, model_folder):
+    """The 3-minute check's row is freezing_windows / rotation ranges of generate() per seed."""
+    from training.evaluation.dynamics import freezing_windows
+    from training.evaluation.long_run import Medley, format_long_table, long_run
+
+    music = np.sin(np.arange(900)[:, None] / 7.0 + np.arange(F))               # 30 s at 30 fps
+    medley = Medley(music, FPS, ("t0", "t1"), 30.0)
+    row = long_run(model_folder, medley, reference, seeds=(0, 1))
+    model, ratios, outside = load_model(model_folder), [], []
+    for seed in (0, 1):
+        rv = model.generate(music, seed=seed)
+        root = np.zeros((900, 3))
+        root[:, 1] = sk.grounded_pelvis_height(rv)
+        dance = Dance.from_motion(rv, root, FPS)
+        ratios.append(freezing_windows(dance.positions, FPS, reference.mean_speed).ratios)
+        outside.append(reference.rotation_range.fraction_outside(rv))
+    ratios = np.concatenate(ratios)
+    assert row["windows"] == 6 and row["seeds"] == 2
+    assert row["ratio_min"] == pytest.approx(ratios.min()) and row["ratio_max"] == pytest.approx(ratios.max())
+    assert row["windows_outside"] == int(np.sum((ratios < 0.25) | (ratios > 2.0)))
+    assert row["rotation_outside"] == pytest.approx(np.mean(outside))
+    assert row["reference_speed_m_s"] == reference.mean_speed
+    assert "| tiny-lstm | 6 |" in format_long_table({"tiny-lstm": row}, medley)
+
+
+def test_heldout_medley_is_three_minutes_of_the_heldout_tracks(tmp_path):
+    from dance_addon.core.music import FEATURE_COLUMNS
+    from training.data.clips import load_split
+    from training.evaluation.long_run import heldout_medley
+
+    medley = heldout_medley(cache_dir=tmp_path)
+    assert medley.music.shape[1] == len(FEATURE_COLUMNS) and medley.fps == 30.0
+    assert abs(len(medley.music) - 5400) <= 1                                    # 180 s at 30 fps
+    assert set(medley.tracks) <= set(load_split().heldout_tracks) and len(medley.tracks) >= 6
+    again = heldout_medley(cache_dir=tmp_path)                                  # from the cache
+    np.testing.assert_array_equal(again.music, medley.music)
+    assert again.tracks == medley.tracks

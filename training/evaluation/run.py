@@ -43,7 +43,7 @@ import numpy as np
 
 from dance_addon.core.generator import load_model
 from dance_addon.core.skeleton import grounded_pelvis_height
-from training.evaluation import plots
+from training.evaluation import long_run, plots
 from training.evaluation.beats import beat_align_score_bailando, music_beat_frames
 from training.evaluation.evaluate import Dance, ReferenceStats, evaluate_set
 
@@ -255,15 +255,19 @@ def table_notes(rows: dict[str, dict[str, float | int | None]], n_reference: int
             "of frames with a joint rotation outside the training pairs' range.")
 
 
-def write_results(out_dir: Path, result: EvalResult, setup: dict, command: str) -> str:
-    """Write eval.md and eval.json; returns the markdown text."""
+def write_results(out_dir: Path, result: EvalResult, setup: dict, command: str,
+                  long_rows: dict[str, dict] | None = None, long_table: str = "") -> str:
+    """Write eval.md and eval.json (with the 3-minute table and rows, when given); returns the markdown text."""
     n_ref = int(setup["reference_pairs"])
     text = (f"# Evaluation on the held-out split\n\n`{command}`, {result.seconds:.0f} s.\n\n"
             f"{format_table(result.rows)}\n\n{table_notes(result.rows, n_ref)}\n")
+    if long_table:
+        text += f"\n## Three minutes\n\n{long_table}\n"
     Path(out_dir, "eval.md").write_text(text)
     Path(out_dir, "eval.json").write_text(json.dumps(
         {"command": command, "seconds": round(result.seconds, 2), "setup": setup,
          "rows": {k: {m: _json_number(v) for m, v in r.items()} for k, r in result.rows.items()},
+         "long_run": {k: {m: _json_number(v) for m, v in r.items()} for k, r in (long_rows or {}).items()},
          "dances": {k: [d.name for d in ds] for k, ds in result.dances.items()}}, indent=1))
     return text
 
@@ -321,15 +325,23 @@ def main(argv: list[str] | None = None) -> None:
     print(f"held-out: {len(heldout.pairs)} pairs ({sum(p.frames for p in heldout.pairs) / 30 / 60:.1f} min) "
           f"on {len(heldout.track_beats)} tracks; reference: {len(reference_dances)} training pairs")
     reference = ReferenceStats.from_dances(reference_dances)
-    result = run_evaluation(heldout, reference, clips, found + list(args.model), args.out, args.seed)
+    models = found + list(args.model)
+    result = run_evaluation(heldout, reference, clips, models, args.out, args.seed)
+    long_rows, long_table = {}, ""
+    if models:
+        medley = long_run.heldout_medley()
+        long_rows = {Path(m).name: long_run.long_run(Path(m), medley, reference) for m in models}
+        long_table = long_run.format_long_table(long_rows, medley)
     total = time.perf_counter() - started
     result = EvalResult(result.rows, result.dances, total)
     setup = {"heldout_pairs": [p.name for p in heldout.pairs], "heldout_tracks": sorted(heldout.track_beats),
-             "reference_pairs": len(reference_dances), "models": [str(m) for m in found + list(args.model)],
+             "reference_pairs": len(reference_dances), "models": [str(m) for m in models],
              "seed": args.seed}
-    write_results(args.out, result, setup, command)
+    write_results(args.out, result, setup, command, long_rows, long_table)
     print(format_table(result.rows))
     print(table_notes(result.rows, len(reference_dances)))
+    if long_table:
+        print(long_table)
     print(f"wrote {args.out}/eval.md, eval.json, beats.png, speed.png, filmstrip.png in {total:.0f} s")
 
 
