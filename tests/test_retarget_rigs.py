@@ -5,18 +5,9 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from dance_addon.core import bonemaps, rig as core_rig, skeleton as sk
+from rig_helpers import bake_motion, smooth_motion, world_directions
 
 MIXAMO_NAMES = bonemaps.PRESETS["mixamo"].candidates
-
-
-def _smooth_motion(n=40, seed=0):
-    rng = np.random.default_rng(seed)
-    base = rng.normal(scale=0.35, size=(1, 20, 3))
-    wobble = np.cumsum(rng.normal(scale=0.05, size=(n, 20, 3)), axis=0)
-    rv = base + wobble
-    rv[:, 0] *= 0.5
-    trans = np.cumsum(rng.normal(scale=0.01, size=(n, 3)), axis=0) + [0, 0.93, 0]
-    return rv, trans
 
 
 def _build_fbx_like_rig(bpy, name="FbxRig"):
@@ -76,49 +67,19 @@ def _build_fbx_like_rig(bpy, name="FbxRig"):
     return obj
 
 
-def _bake(bpy, obj, rv, trans):
-    from dance_addon.blender import keying, retarget
-
-    rest = retarget.rig_rest(obj)
-    det = bonemaps.detect(rest.names)
-    pose = core_rig.pose_rig(rest, det.bone_map, rv, trans)
-    frames = np.arange(1, len(rv) + 1, dtype=np.float64)
-    target = retarget.key_pose(obj, pose, frames, "Dance")
-    keying.assign(obj, target)
-    return det.bone_map
-
-
-def _world_directions(bpy, obj, bone_map, frame):
-    bpy.context.scene.frame_set(frame)
-    mw = obj.matrix_world
-    heads = {j: np.array(mw @ obj.pose.bones[b].head) for j, b in bone_map.items()}
-    tails = {j: np.array(mw @ obj.pose.bones[b].tail) for j, b in bone_map.items()}
-    dirs = {}
-    for i, j in enumerate(sk.JOINT_NAMES):
-        kids = sk.CHILDREN[i]
-        if len(kids) == 1:
-            d = heads[sk.JOINT_NAMES[kids[0]]] - heads[j]
-        elif i in sk.END_OFFSETS:
-            d = tails[j] - heads[j]
-        else:
-            continue
-        dirs[j] = d / np.linalg.norm(d)
-    return dirs, heads
-
-
 def test_two_rigs_dance_the_same(bpy_module):
     bpy = bpy_module
     from dance_addon.blender import character
 
-    rv, trans = _smooth_motion()
+    rv, trans = smooth_motion()
     ours = character.build_armature("Dancer")
     fbx = _build_fbx_like_rig(bpy)
-    map_ours = _bake(bpy, ours, rv, trans)
-    map_fbx = _bake(bpy, fbx, rv, trans)
+    map_ours = bake_motion(bpy, ours, rv, trans)
+    map_fbx = bake_motion(bpy, fbx, rv, trans)
     cos = {}
     for f in range(1, len(rv) + 1, 3):
-        d1, h1 = _world_directions(bpy, ours, map_ours, f)
-        d2, h2 = _world_directions(bpy, fbx, map_fbx, f)
+        d1, h1 = world_directions(bpy, ours, map_ours, f)
+        d2, h2 = world_directions(bpy, fbx, map_fbx, f)
         for j in d1:
             cos.setdefault(j, []).append(float(d1[j] @ d2[j]))
     means = {j: np.mean(c) for j, c in cos.items()}
@@ -134,12 +95,12 @@ def test_canonical_rig_reproduces_forward_kinematics(bpy_module):
     bpy = bpy_module
     from dance_addon.blender import character
 
-    rv, trans = _smooth_motion(n=20, seed=3)
+    rv, trans = smooth_motion(n=20, seed=3)
     obj = character.build_armature("Dancer")
-    bone_map = _bake(bpy, obj, rv, trans)
+    bone_map = bake_motion(bpy, obj, rv, trans)
     core_pose = sk.forward_kinematics(rv)
     for f in (1, 10, 20):
-        _, heads = _world_directions(bpy, obj, bone_map, f)
+        _, heads = world_directions(bpy, obj, bone_map, f)
         got = np.array([heads[j] for j in sk.JOINT_NAMES])
         want = core_pose[f - 1] @ core_rig.CANONICAL_TO_BLENDER.T
         # same shape up to the root's placement
@@ -150,14 +111,14 @@ def test_floor_keeps_the_lowest_foot_on_the_ground(bpy_module):
     bpy = bpy_module
     from dance_addon.blender import character
 
-    rv, trans = _smooth_motion(n=30, seed=5)
+    rv, trans = smooth_motion(n=30, seed=5)
     rv[:, 4, 0] = np.linspace(0, 1.5, 30)  # bend the left knee more and more
     rv[:, 5, 0] = np.linspace(0, 1.5, 30)
     arm = character.build_armature("Dancer")
     rest_ankle_z = {b: arm.data.bones[b].head_local.z for b in ("left_ankle", "right_ankle")}
     sole = min(arm.data.bones[b].tail_local.z for b in rest_ankle_z)
     assert abs(sole) < 1e-6  # the rig stands on the ground in rest
-    _bake(bpy, arm, rv, trans)
+    bake_motion(bpy, arm, rv, trans)
     lowest = []
     for f in range(1, 31):
         bpy.context.scene.frame_set(f)
@@ -186,7 +147,7 @@ def test_missing_leg_bone_is_reported():
 def test_face_forward_turns_the_whole_dance_to_face_front():
     from scipy.spatial.transform import Rotation
 
-    rv, _ = _smooth_motion(n=30, seed=9)
+    rv, _ = smooth_motion(n=30, seed=9)
     rv[:, 0] = (Rotation.from_rotvec([0, 2.0, 0]) * Rotation.from_rotvec(rv[:, 0] * 0.3)).as_rotvec()
     out = core_rig.face_forward(rv)
     root = Rotation.from_rotvec(out[:, 0]).as_matrix()

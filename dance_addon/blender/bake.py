@@ -68,6 +68,9 @@ class BakePlan:
     rig: RigRest
     bone_map: dict[str, str]
     preset: str
+    constants: tuple[bonemaps.Constant, ...]  # rig settings keyed into the dance's action
+    extra_bones: dict[str, str]               # {bone: joint} keyed besides the map
+    notes: list[str]                          # what the bake will do beyond keying the map
     model: DanceModel
     song: np.ndarray                         # the samples heard over the bake's frames (mono, analysis rate)
 
@@ -126,16 +129,21 @@ def plan_bake(scene: bpy.types.Scene, request: BakeRequest) -> BakePlan:
     if end - start < MIN_SECONDS * span.scene_fps:
         raise BakeError(f"the frame range {start}-{end - 1} is shorter than {MIN_SECONDS:g} s; widen it")
 
-    rig = retarget.rig_rest(obj)
+    try:
+        rig = retarget.rig_rest(obj)
+    except RigError as e:
+        raise BakeError(f"armature '{obj.name}': {e}") from None
+    user_presets = bonemaps.load_user_presets(user_bone_maps_folder())
     try:
         if request.bone_map:
             bonemaps.validate(request.bone_map, rig.names)
-            bone_map, preset = dict(request.bone_map), "custom"
+            bone_map, preset = dict(request.bone_map), _preset_of_map(request.bone_map, rig.names, user_presets)
         else:
-            det = bonemaps.detect(rig.names, bonemaps.load_user_presets(user_bone_maps_folder()))
+            det = bonemaps.detect(rig.names, user_presets)
             bone_map, preset = det.bone_map, det.preset
     except bonemaps.BoneMapError as e:
         raise BakeError(f"armature '{obj.name}': {e}") from None
+    constants, extra_bones, notes = _rig_settings(obj, bonemaps.PRESETS.get(preset))
 
     try:
         model = load_model(request.model_dir, features_version=music_mod.FEATURES_VERSION,
@@ -151,7 +159,44 @@ def plan_bake(scene: bpy.types.Scene, request: BakeRequest) -> BakePlan:
     if not np.any(np.abs(song) > 1e-4):
         raise BakeError(f"sound strip '{span.name}' is silent over frames {start}-{end - 1}; "
                         "a dance needs music: check the file, the strip's offset and the frame range")
-    return BakePlan(request, span, start, end, rig, bone_map, preset, model, song)
+    return BakePlan(request, span, start, end, rig, bone_map, preset, constants, extra_bones, notes, model, song)
+
+
+def _preset_of_map(bone_map: dict[str, str], names: list[str], user_presets: dict) -> str:
+    """The detected preset when an edited map keeps its bones for every required joint, else "custom"
+    (so the preset's rig settings still apply to a map that was detected and then touched up)."""
+    try:
+        det = bonemaps.detect(names, user_presets)
+    except bonemaps.BoneMapError:
+        return "custom"
+    same = all(bone_map.get(j) == det.bone_map.get(j) for j in bonemaps.REQUIRED_JOINTS)
+    return det.preset if same else "custom"
+
+
+def _rig_settings(obj: bpy.types.Object, preset: bonemaps.Preset | None
+                  ) -> tuple[tuple[bonemaps.Constant, ...], dict[str, str], list[str]]:
+    """The preset's constants and extra bones that this armature has, and notes saying what they do
+    (and what it lacks, which is left out rather than refused: the map itself is complete)."""
+    if preset is None:
+        return (), {}, []
+    bones = obj.pose.bones
+    constants = tuple(c for c in preset.constants if c.bone in bones and c.prop in bones[c.bone])
+    extra = {b: j for b, j in preset.extra_bones.items() if b in bones}
+    notes = []
+    if constants:
+        groups: dict[tuple[str, float], list[str]] = {}
+        for c in constants:
+            groups.setdefault((c.prop, c.value), []).append(c.bone)
+        held = "; ".join(f"{prop} = {value:g} on {', '.join(bs)}" for (prop, value), bs in groups.items())
+        notes.append(f"held in the dance's action (the rig's own settings are unchanged): {held}")
+    lacking = [f"{c.bone}[\"{c.prop}\"]" for c in preset.constants if c not in constants]
+    lacking += [b for b in preset.extra_bones if b not in extra]
+    if lacking:
+        notes.append(f"the {preset.label} preset expects {', '.join(lacking)}, which this armature lacks; "
+                     "left out")
+    if extra:
+        notes.append("also keyed: " + ", ".join(f"{b} (with the {j})" for b, j in extra.items()))
+    return constants, extra, notes
 
 
 def _song_window(samples: np.ndarray, span: strips.StripSpan, start: int, end: int) -> np.ndarray:
@@ -179,7 +224,7 @@ def compute_bake(plan: BakePlan, progress: ProgressFn | None = None) -> BakeResu
     root[:, 1] = STANDING_HEIGHT       # the model dances in place; the floor rule sets the height
     try:
         pose = pose_rig(plan.rig, plan.bone_map, rotvecs, root, floor=plan.request.floor,
-                        root_motion=plan.request.root_motion)
+                        root_motion=plan.request.root_motion, extra_bones=plan.extra_bones)
     except RigError as e:
         raise BakeError(str(e)) from None
     frames = np.arange(plan.frame_start, plan.frame_end, dtype=np.float64)
@@ -191,12 +236,12 @@ def apply_bake(plan: BakePlan, result: BakeResult) -> BakeReport:
     """Write the dance into the file in one step (see the module docstring)."""
     obj = bpy.data.objects[plan.request.armature_name]
     name = plan.request.action_name or f"Dance - {plan.span.name}"
-    target = retarget.key_pose(obj, result.pose, result.frames, name)
+    target = retarget.key_pose(obj, result.pose, result.frames, name, plan.constants)
     target.action.use_fake_user = True
     ad = obj.animation_data or obj.animation_data_create()
     previous = ad.action
     report = BakeReport(target.action.name, (plan.frame_start, plan.frame_end - 1), len(result.pose.rotations),
-                        result.tempo, result.beats, result.beat_alignment, plan.preset)
+                        result.tempo, result.beats, result.beat_alignment, plan.preset, messages=list(plan.notes))
     if plan.request.push_to_nla:
         track = ad.nla_tracks.new()
         track.name = target.action.name

@@ -102,6 +102,14 @@ def write_bone_locations(target: ActionTarget, pose_bone: bpy.types.PoseBone, fr
     return 3
 
 
+def write_bone_property(target: ActionTarget, pose_bone: bpy.types.PoseBone, prop: str, frames: np.ndarray,
+                        values: np.ndarray) -> bpy.types.FCurve:
+    """Key a pose bone's custom property (e.g. a rig's IK/FK switch) at the given frames."""
+    bone = bpy.utils.escape_identifier(pose_bone.name)
+    path = f'pose.bones["{bone}"]["{bpy.utils.escape_identifier(prop)}"]'
+    return write_curve(target, path, 0, pose_bone.name, frames, values)
+
+
 def assign(obj: bpy.types.Object, target: ActionTarget) -> None:
     """Make the action the object's active action (with its slot on 4.4+)."""
     ad = obj.animation_data or obj.animation_data_create()

@@ -30,12 +30,23 @@ class BoneMapError(ValueError):
 
 
 @dataclass(frozen=True)
+class Constant:
+    """A custom property of a pose bone that the dance holds at `value` (keyed in the dance's own
+    action, so the rig's stored setting is left alone), e.g. a Rigify limb's IK/FK switch."""
+    bone: str
+    prop: str
+    value: float
+
+
+@dataclass(frozen=True)
 class Preset:
     name: str
     label: str
     candidates: dict[str, tuple[str, ...]]
     prefix: str = ""  # a regular expression for a prefix stripped from every bone name before matching
     notes: str = ""
+    constants: tuple[Constant, ...] = ()  # rig settings the mapped bones need while the dance plays
+    extra_bones: dict[str, str] = field(default_factory=dict)  # {bone: joint} keyed besides the map (rig.pose_rig)
 
 
 def _lr(template: str, left: str, right: str) -> tuple[str, str]:
@@ -43,7 +54,8 @@ def _lr(template: str, left: str, right: str) -> tuple[str, str]:
 
 
 def _side_preset(name, label, center: dict[str, tuple[str, ...]], sided: dict[str, tuple[str, ...]],
-                 left: str, right: str, prefix: str = "", notes: str = "") -> Preset:
+                 left: str, right: str, prefix: str = "", notes: str = "",
+                 constants: tuple[Constant, ...] = (), extra_bones: dict[str, str] | None = None) -> Preset:
     """Build a preset from centre bones and side templates ('{}' becomes the side marker)."""
     cands = dict(center)
     for joint, templates in sided.items():
@@ -51,7 +63,7 @@ def _side_preset(name, label, center: dict[str, tuple[str, ...]], sided: dict[st
         cands[f"right_{joint}"] = tuple(t.format(right) for t in templates)
     missing = set(JOINT_NAMES) - set(cands)
     assert not missing, f"preset {name} lacks {missing}"
-    return Preset(name, label, {j: cands[j] for j in JOINT_NAMES}, prefix, notes)
+    return Preset(name, label, {j: cands[j] for j in JOINT_NAMES}, prefix, notes, constants, extra_bones or {})
 
 
 PRESETS: dict[str, Preset] = {}
@@ -105,14 +117,35 @@ _add(_side_preset(
      "shoulder": ("upper_arm{}",), "elbow": ("forearm{}",), "wrist": ("hand{}",)},
     ".L", ".R", notes="The metarig made by Add > Armature > Human (Meta-Rig) and the basic human metarig."))
 
+# A generated Rigify rig: key its FK controls (its DEF- and ORG- bones follow them through
+# constraints). Rigify's spine pivots at the waist: spine_fk.001 turns the belly segment (and, below
+# it, the pelvis segment and the legs) about the waist, spine_fk.002/.003 the chest segments above;
+# so spine_fk, the pelvis segment, is keyed too, turning with the pelvis (torso) as ours does.
+# The limbs switch to FK, the arms' FK follows the shoulders, and the neck and head follow the
+# chest, so every control turns with the control above it (a plain hierarchy for the retargeting).
+_RIGIFY_LIMBS = ("upper_arm_parent.L", "upper_arm_parent.R", "thigh_parent.L", "thigh_parent.R")
 _add(_side_preset(
-    "rigify", "Rigify generated rig (DEF- bones)",
+    "rigify", "Rigify generated rig (FK controls)",
+    {"pelvis": ("torso",), "spine1": ("spine_fk.001",), "spine2": ("spine_fk.002",),
+     "spine3": ("spine_fk.003",), "neck": ("neck",), "head": ("head",)},
+    {"hip": ("thigh_fk{}",), "knee": ("shin_fk{}",), "ankle": ("foot_fk{}",), "collar": ("shoulder{}",),
+     "shoulder": ("upper_arm_fk{}",), "elbow": ("forearm_fk{}",), "wrist": ("hand_fk{}",)},
+    ".L", ".R",
+    notes="The rig made by Rigify's Generate Rig from the human metarig; the dance holds the limbs in FK.",
+    constants=(*(Constant(b, "IK_FK", 1.0) for b in _RIGIFY_LIMBS),
+               *(Constant(b, "FK_limb_follow", 0.0) for b in _RIGIFY_LIMBS),
+               Constant("torso", "neck_follow", 1.0), Constant("torso", "head_follow", 1.0)),
+    extra_bones={"spine_fk": "pelvis"}))
+
+# listed after the controls: a generated rig has both, and the first preset wins a tie
+_add(_side_preset(
+    "rigify_def", "Rigify deform bones only (e.g. a game export)",
     {"pelvis": ("DEF-spine",), "spine1": ("DEF-spine.001",), "spine2": ("DEF-spine.002",),
      "spine3": ("DEF-spine.003",), "neck": ("DEF-spine.004",), "head": ("DEF-spine.006", "DEF-spine.005")},
     {"hip": ("DEF-thigh{}",), "knee": ("DEF-shin{}",), "ankle": ("DEF-foot{}",), "collar": ("DEF-shoulder{}",),
      "shoulder": ("DEF-upper_arm{}",), "elbow": ("DEF-forearm{}",), "wrist": ("DEF-hand{}",)},
     ".L", ".R",
-    notes="In a generated Rigify rig the DEF- bones follow the control bones through constraints."))
+    notes="A rig of DEF- bones without Rigify's controls; in a generated rig they follow the controls."))
 
 
 @dataclass
@@ -157,7 +190,8 @@ def apply_preset(preset: Preset, bone_names) -> Detection:
 
 def detect(bone_names, extra_presets: dict[str, Preset] | None = None) -> Detection:
     """The preset that maps the most joints of the rig (required joints first); the user's own
-    presets (extra_presets) are tried before the built-in ones and win a tie.
+    presets (extra_presets) are tried before the built-in ones and win a tie, and among built-in
+    ones the one listed first wins.
 
     Raises BoneMapError naming the best preset's missing required joints when none maps them all.
     """

@@ -17,7 +17,10 @@ How a rig is posed (everything is a rotation in world space unless said otherwis
   pose and are not corrected (C_b = I), which keeps the rig's own posture of its spine.
 - Each keyed bone's basis rotation (what Blender stores in rotation_quaternion) follows from its
   parent's posed orientation: Basis_b = Rest_b^-1 Rest_q P_q^-1 P_b in armature space. Bones that
-  are not mapped stay at rest and pass their parent's pose on.
+  are not mapped stay at rest and pass their parent's pose on, except bones that copy another
+  bone's pose (RigRest.copies: a full Copy Transforms constraint in world space, as a Rigify rig's
+  ORG- bones copy its controls): they take that bone's posed orientation whatever their parent.
+  A mapped bone that copies another would not show its keys, so it is refused.
 - The root path is the canonical pelvis translation, relative to the first frame, scaled by the
   ratio of the rig's leg length to the canonical one, and turned into the character frame.
   Vertically, the pelvis is placed so that the lowest foot point (ankle or toe end) touches the
@@ -25,7 +28,7 @@ How a rig is posed (everything is a rotation in world space unless said otherwis
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -51,13 +54,15 @@ class RigRest:
     """What the retargeting needs to know of an armature, read off Blender by the caller.
 
     names: bone names; parents: index of each bone's parent or -1; rest: (B, 4, 4) bone rest matrices
-    in armature space (Bone.matrix_local); object_matrix: (4, 4) the armature object's matrix_world.
-    Parents come before their children.
+    in armature space (Bone.matrix_local); object_matrix: (4, 4) the armature object's matrix_world;
+    copies: {bone index: index of the bone whose armature-space pose it takes}, from constraints.
+    Parents and copied bones come before the bones that depend on them.
     """
     names: list[str]
     parents: list[int]
     rest: np.ndarray
     object_matrix: np.ndarray
+    copies: dict[int, int] = field(default_factory=dict)
 
     def index(self, name: str) -> int:
         try:
@@ -155,13 +160,16 @@ CANONICAL_LEG_LENGTH = float(np.linalg.norm(sk.REST_OFFSETS[4]) + np.linalg.norm
 
 
 def pose_rig(rig: RigRest, bone_map: dict[str, str], rotvecs: np.ndarray, root_translation: np.ndarray,
-             floor: str = "ground", root_motion: str = "full") -> RigPose:
+             floor: str = "ground", root_motion: str = "full",
+             extra_bones: dict[str, str] | None = None) -> RigPose:
     """Basis rotations for every mapped bone and the root bone's location, per frame.
 
     rotvecs: (T, 20, 3) canonical local rotations; root_translation: (T, 3) canonical pelvis
     position in metres. floor: "ground" keeps the lowest foot on the ground plane, "keep" uses the
     canonical heights. root_motion: "full" moves the root, "in_place" keeps it over its rest spot
     (heights still follow the floor rule), "orientation" adds no translation at all.
+    extra_bones: {bone: joint} bones keyed besides the map, each turning with a joint like its
+    mapped bone (for a rig that splits a joint over two controls, as Rigify's torso and spine_fk).
     """
     if floor not in ("ground", "keep"):
         raise ValueError(f"floor must be 'ground' or 'keep', not {floor!r}")
@@ -175,11 +183,17 @@ def pose_rig(rig: RigRest, bone_map: dict[str, str], rotvecs: np.ndarray, root_t
     rest_rot = rig.rest[:, :3, :3]                                 # (B, 3, 3) armature space
     bone_of_joint = {sk.joint_index(j): rig.index(b) for j, b in bone_map.items() if b}
     joint_of_bone = {b: j for j, b in bone_of_joint.items()}
+    for bone, joint in (extra_bones or {}).items():
+        b = rig.index(bone)
+        if b in joint_of_bone:
+            raise RigError(f"bone '{bone}' is mapped to {sk.JOINT_NAMES[joint_of_bone[b]]} and listed as an "
+                           f"extra bone of {joint}; each bone can play one joint")
+        joint_of_bone[b] = sk.joint_index(joint)
     rest_dirs = rig.world_tails_direction()
 
-    # desired armature-space orientation of each mapped bone: P_b = O^T F G F^T C_b O Rest_b
+    # desired armature-space orientation of each keyed bone: P_b = O^T F G F^T C_b O Rest_b
     desired: dict[int, np.ndarray] = {}
-    for j, b in bone_of_joint.items():
+    for b, j in joint_of_bone.items():
         rest_world = obj_rot @ rest_rot[b]
         if sk.JOINT_NAMES[j] in TRUNK_JOINTS:
             corr = np.eye(3)
@@ -194,6 +208,19 @@ def pose_rig(rig: RigRest, bone_map: dict[str, str], rotvecs: np.ndarray, root_t
     for b, parent in enumerate(rig.parents):
         if parent >= 0 and parent >= b:
             raise RigError("bones must come after their parents")
+        if b in rig.copies:
+            source = rig.copies[b]
+            if source >= b:
+                raise RigError("bones must come after the bones they copy")
+            if b in desired:
+                raise RigError(f"bone '{rig.names[b]}' ({sk.JOINT_NAMES[joint_of_bone[b]]}) copies bone "
+                               f"'{rig.names[source]}' through a constraint, so keys on it would not show; "
+                               "map the bone that drives it (the rig's control) instead")
+            if posed[source] is not None:
+                posed[b] = posed[source]
+            elif not np.allclose(rest_rot[source], rest_rot[b], atol=1e-6):
+                posed[b] = rest_rot[source]                        # (3, 3): a resting source, another rest
+            continue
         if parent >= 0 and posed[parent] is not None:
             parent_pose = posed[parent]
             rel = rest_rot[parent].T @ rest_rot[b]                 # rest of b in its parent's frame
