@@ -84,10 +84,18 @@ def test_config_round_trip():
 
 
 def test_auto_conditioning_schedule_ramps():
-    cfg = TrainConfig(gt_frames=2, self_frames=3, ramp_steps=100)
+    cfg = TrainConfig(gt_frames=2, self_frames=3, ramp_steps=100, free_from_step=-1)
     assert not any(self_fed_mask(20, 0, cfg))
     assert self_fed_mask(11, 100, cfg) == [False, False, True, True, True] * 2
     assert 0 < sum(self_fed_mask(101, 50, cfg)) < sum(self_fed_mask(101, 100, cfg))
+    assert self_fed_mask(11, 10**6, cfg) == [False, False, True, True, True] * 2   # never phase 2
+
+
+def test_phase_two_runs_free_for_long_stretches():
+    cfg = TrainConfig(gt_frames=2, self_frames=3, ramp_steps=10, free_from_step=50, free_gt_frames=3,
+                      free_self_frames=4)
+    assert self_fed_mask(11, 49, cfg) == [False, False, True, True, True] * 2
+    assert self_fed_mask(15, 50, cfg) == [False, False, False, True, True, True, True] * 2
 
 
 # ------------------------------------------------------------------------------- training
@@ -117,6 +125,28 @@ def test_window_loss_equals_a_plain_step_by_step_rollout():
                 st = (target[:, lag:, 3 * j:3 * j + 3] - target[:, :-lag, 3 * j:3 * j + 3]).norm(dim=-1)
                 gaps.append((sp - st).abs())
             want = want + 0.7 * torch.stack(gaps).mean()
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_phase_two_loss_down_weights_free_outputs_and_matches_moments():
+    torch.manual_seed(0)
+    model = DanceGenerator(TINY).eval()
+    cfg = TrainConfig(ramp_steps=0, input_noise_std=0.0, speed_weight=0.0, free_from_step=3, free_gt_frames=4,
+                      free_self_frames=6, free_mse_weight=0.3, moment_weight=0.5)
+    motion, music = torch.randn(2, 16, MOTION_DIM), torch.randn(2, 16, F)
+    with torch.no_grad():
+        got = window_loss(model, motion, music, 3, cfg, torch.Generator().manual_seed(5))
+        code = model.code_music(music)
+        state, prev, preds, free = None, motion[:, 0], [], []
+        for t in range(1, 16):
+            own = (t - 1) % 10 >= 4
+            prev, state = model.step(prev if own else motion[:, t - 1], code[:, t], state)
+            preds.append(prev)
+            free.append(own)
+        pred, target = torch.stack(preds, 1), motion[:, 1:]
+        w = torch.tensor([0.3 if f else 1.0 for f in free])[None, :, None]
+        want = (w * (pred - target) ** 2).mean() + 0.5 * ((pred.mean(1) - target.mean(1)).abs()
+                                                          + (pred.std(1) - target.std(1)).abs()).mean()
     assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)
 
 

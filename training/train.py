@@ -20,6 +20,16 @@ speed, not zero, so the speed term keeps the dance moving; the second, longer la
 jitter (fast back and forth, small displacement) cost as much as stillness. Optionally
 `velocity_weight` x the squared error of the signed frame-to-frame differences.
 
+Two phases. Phase 1 (steps before `free_from_step`) is the acLSTM schedule above. Phase 1
+alone still froze here within a few hundred steps: over 5 self-fed frames the network can
+coast on what the ground truth gave it, and a dance of minutes has no ground truth at all.
+Phase 2 feeds `free_gt_frames` of ground truth and then `free_self_frames` of the network's
+own output, so most outputs are free running. Exact poses cannot be predicted that far from
+the last ground truth, and a squared error would then pull towards the average (still) pose;
+so in phase 2 the free-running outputs' squared error is weighted by `free_mse_weight`, and a
+moment term (`moment_weight` x the L1 distance between predicted and true per-dimension mean
+and standard deviation over the window) keeps the poses in the data's range and amplitude.
+
 Learning rate: linear warm-up over `warmup_steps`, then cosine decay to `lr * lr_final`.
 
 Motion is fed to the network as `dance_addon.core.motion_code` codes (the root as swing +
@@ -68,6 +78,11 @@ class TrainConfig:
     gt_frames: int = 5                  # auto-conditioning: ground-truth frames per cycle ...
     self_frames: int = 5                # ... then this many self-fed frames (at full ramp)
     ramp_steps: int = 60                # steps over which self_frames ramps up from 0
+    free_from_step: int = 80            # phase 2 from this step on (a negative value: never) ...
+    free_gt_frames: int = 10            # ... cycles of this many ground-truth frames ...
+    free_self_frames: int = 50          # ... then this many self-fed frames (free running)
+    free_mse_weight: float = 0.25       # ... the squared error of free-running outputs weighs this much
+    moment_weight: float = 1.0          # ... plus this x the window mean / std matching term
     input_noise_std: float = 0.05       # noise on fed-back motion, normalised units (also the runtime's)
     start_poses: int = 32               # training frames kept for the runtime's seeded first frame
     velocity_weight: float = 0.0
@@ -103,11 +118,18 @@ def self_fed_frames(step: int, cfg: TrainConfig) -> int:
 def self_fed_mask(window: int, step: int, cfg: TrainConfig) -> list[bool]:
     """For each of the window's input positions 1..window-1, whether the fed-back frame is the
     network's own output (True) or the ground truth (False)."""
-    if cfg.gt_frames < 1:
-        raise ValueError(f"TrainConfig.gt_frames must be at least 1 (each cycle starts from ground truth), got {cfg.gt_frames}")
-    n_self = self_fed_frames(step, cfg)
-    period = cfg.gt_frames + n_self
-    return [(i % period) >= cfg.gt_frames for i in range(window - 1)]
+    gt, n_self = (cfg.free_gt_frames, cfg.free_self_frames) if free_running(step, cfg) \
+        else (cfg.gt_frames, self_fed_frames(step, cfg))
+    if gt < 1:
+        raise ValueError(f"TrainConfig.gt_frames / free_gt_frames must be at least 1 (each cycle starts from "
+                         f"ground truth), got {gt}")
+    period = gt + n_self
+    return [(i % period) >= gt for i in range(window - 1)]
+
+
+def free_running(step: int, cfg: TrainConfig) -> bool:
+    """Whether `step` is in phase 2 (long free-running stretches, see the module doc)."""
+    return 0 <= cfg.free_from_step <= step
 
 
 # ---------------------------------------------------------------------------------- data
@@ -256,7 +278,14 @@ def window_loss(model: DanceGenerator, motion: torch.Tensor, music: torch.Tensor
         i = j
     pred = torch.stack(preds, dim=1)                                     # (B, L-1, 60)
     target = motion[:, 1:]
-    loss = torch.mean((pred - target) ** 2)
+    free = free_running(step, cfg)
+    weight = torch.ones(len(mask))                                       # (L-1,) per output frame
+    if free:
+        weight[torch.tensor(mask)] = cfg.free_mse_weight                 # outputs of self-fed inputs
+    loss = torch.mean(weight[None, :, None] * (pred - target) ** 2)
+    if free and cfg.moment_weight > 0:                                   # per window and dimension
+        loss = loss + cfg.moment_weight * torch.mean(torch.abs(pred.mean(1) - target.mean(1))
+                                                     + torch.abs(pred.std(1) - target.std(1)))
     if cfg.velocity_weight > 0:
         loss = loss + cfg.velocity_weight * torch.mean((pred.diff(dim=1) - target.diff(dim=1)) ** 2)
     if cfg.speed_weight > 0:
