@@ -358,8 +358,9 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
             step += 1
             bar.update(1)
             if step % cfg.log_every == 0 or step == cfg.steps:
-                log.write(json.dumps({"step": step, "loss": loss.item(),
-                                      "self_fed_frames": self_fed_frames(step, cfg)}) + "\n")
+                log.write(json.dumps({"step": step, "loss": loss.item(), "lr": learning_rate(step - 1, cfg),
+                                      "phase": 2 if free_running(step - 1, cfg) else 1,
+                                      "self_fed_per_window": sum(self_fed_mask(cfg.window, step - 1, cfg))}) + "\n")
                 log.flush()
                 bar.set_postfix(loss=f"{loss.item():.4f}")
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
