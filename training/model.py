@@ -11,7 +11,10 @@ Architecture
 - `MusicCoder` (ours): a stack of non-causal dilated 1D convolutions over the whole song,
   (B, T, F) -> (B, T, 60). It looks ahead and behind by `MusicCoderConfig.receptive_field`
   frames in total (default 1 + 2 * (1+2+4+8+16) * 2 = 125 frames, ~4 s at 30 fps), so the
-  code at a frame knows the beat that is coming. Zero padding at the song's ends.
+  code at a frame knows the beat that is coming. Zero padding at the song's ends. Each
+  residual block is followed by a per-frame LayerNorm over channels: without it the blocks'
+  ReLU outputs only add up, and in training the code grew to ~5600 in 80 steps, which
+  saturated the LSTM's gates and froze the dance.
 - `DanceGenerator` (the paper's ERD-style sub-network): input = previous frame's motion (60)
   + the music code of the current frame (60); encoder of two fully connected layers with a
   ReLU after the first; a 2-layer LSTM of 1024 units; decoder of three fully connected
@@ -39,7 +42,7 @@ class MusicCoderConfig:
     channels: int = 128                 # width of the convolution stack
     kernel_size: int = 3                # odd: the convolutions are centred (non-causal)
     dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 1, 2, 4, 8, 16)
-    dropout: float = 0.1
+    dropout: float = 0.0
 
     @property
     def receptive_field(self) -> int:
@@ -56,7 +59,7 @@ class GeneratorConfig:
     lstm_hidden: int = 1024
     lstm_layers: int = 2
     dec_hidden: tuple[int, int] = (512, 256)  # decoder: FC -> ReLU -> FC -> ReLU -> FC
-    dropout: float = 0.1                # between the LSTM layers and before the decoder
+    dropout: float = 0.0                # between the LSTM layers and before the decoder (see train.py)
     coder: MusicCoderConfig = field(default_factory=MusicCoderConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,13 +90,15 @@ class MusicCoder(nn.Module):
             nn.Conv1d(cfg.channels, cfg.channels, cfg.kernel_size, dilation=d, padding=d * (cfg.kernel_size - 1) // 2)
             for d in cfg.dilations
         )
+        self.norms = nn.ModuleList(nn.LayerNorm(cfg.channels) for _ in cfg.dilations)
         self.drop = nn.Dropout(cfg.dropout)
         self.out = nn.Conv1d(cfg.channels, code_dim, 1)
 
     def forward(self, music: torch.Tensor) -> torch.Tensor:
         x = self.inp(music.transpose(1, 2))            # (B, C, T)
-        for conv in self.convs:
-            x = x + self.drop(torch.relu(conv(x)))     # (B, C, T) residual dilated block
+        for conv, norm in zip(self.convs, self.norms):
+            x = x + self.drop(torch.relu(conv(x)))     # (B, C, T) residual dilated block ...
+            x = norm(x.transpose(1, 2)).transpose(1, 2)  # ... normalised per frame over channels
         return self.out(x).transpose(1, 2)             # (B, T, code_dim)
 
 

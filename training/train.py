@@ -29,10 +29,10 @@ the last ground truth, and a squared error would then pull towards the average (
 so in phase 2 the free-running outputs' squared error is weighted by `free_mse_weight`, and a
 moment term (`moment_weight` x the L1 distance between predicted and true per-dimension mean
 and standard deviation over the window) keeps the poses in the data's range and amplitude.
-Phase 2 also turns dropout down to `free_dropout` (0): with dropout on, the speed and moment
-terms were met by amplifying dropout's frame-to-frame noise (measured on a phase-2 checkpoint
-fed back on itself: per-joint code speed 0.15 with dropout on, 0.009 with it off, i.e. still
-frozen at run time, where dropout is off).
+The shipped configuration uses no dropout (GeneratorConfig.dropout = 0): with dropout on, the
+speed and moment terms were met by amplifying dropout's frame-to-frame noise (measured on a
+phase-2 checkpoint fed back on itself: per-joint code speed 0.15 with dropout on, 0.009 with
+it off, i.e. frozen at run time, where dropout is off).
 
 Learning rate: linear warm-up over `warmup_steps`, then cosine decay to `lr * lr_final`.
 
@@ -78,16 +78,15 @@ class TrainConfig:
     lr_final: float = 0.1               # cosine decay to lr * lr_final at the last step
     weight_decay: float = 0.0
     grad_clip: float = 1.0
-    steps: int = 260
+    steps: int = 160
     gt_frames: int = 5                  # auto-conditioning: ground-truth frames per cycle ...
     self_frames: int = 5                # ... then this many self-fed frames (at full ramp)
-    ramp_steps: int = 60                # steps over which self_frames ramps up from 0
-    free_from_step: int = 80            # phase 2 from this step on (a negative value: never) ...
+    ramp_steps: int = 30                # steps over which self_frames ramps up from 0
+    free_from_step: int = 60            # phase 2 from this step on (a negative value: never) ...
     free_gt_frames: int = 10            # ... cycles of this many ground-truth frames ...
     free_self_frames: int = 50          # ... then this many self-fed frames (free running)
     free_mse_weight: float = 0.25       # ... the squared error of free-running outputs weighs this much
     moment_weight: float = 1.0          # ... plus this x the window mean / std matching term
-    free_dropout: float = 0.0           # ... and every dropout of the model at this rate
     input_noise_std: float = 0.05       # noise on fed-back motion, normalised units (also the runtime's)
     start_poses: int = 32               # training frames kept for the runtime's seeded first frame
     velocity_weight: float = 0.0
@@ -130,15 +129,6 @@ def self_fed_mask(window: int, step: int, cfg: TrainConfig) -> list[bool]:
                          f"ground truth), got {gt}")
     period = gt + n_self
     return [(i % period) >= gt for i in range(window - 1)]
-
-
-def set_dropout(model: DanceGenerator, p: float) -> None:
-    """Every dropout of the model (the music coder's, between the LSTM layers, before the
-    decoder) at rate p."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = p
-    model.lstm.dropout = p
 
 
 def free_running(step: int, cfg: TrainConfig) -> bool:
@@ -361,8 +351,6 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
     with open(out_dir / "loss.jsonl", "a") as log, \
             tqdm(total=cfg.steps, initial=step, disable=not progress, desc="train") as bar:
         while step < cfg.steps:
-            if free_running(step, cfg):
-                set_dropout(model, cfg.free_dropout)
             motion, music = data.sample(cfg.batch_size, cfg.window, gen)
             loss = window_loss(model, motion, music, step, cfg, gen)
             for group in opt.param_groups:
