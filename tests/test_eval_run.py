@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from dance_addon.core import skeleton as sk
+from dance_addon.core import motion_code as mc, skeleton as sk
 from dance_addon.core.generator import load_model
 from dance_addon.core.skeleton import MOTION_DIM
 from training.evaluation.evaluate import Dance, ReferenceStats
@@ -169,6 +169,16 @@ def test_long_run_measures_every_window_of_every_seed(reference, model_folder):
     assert row["windows_outside"] == int(np.sum((ratios < 0.25) | (ratios > 2.0)))
     assert row["rotation_outside"] == pytest.approx(np.mean(outside))
     assert row["reference_speed_m_s"] == reference.mean_speed
+    # with the heading held the pelvis only tilts: the body's own motion, never more than with turning
+    code = model.generate_code(music, seed=0)
+    still = code.copy()
+    still[:, 1] = 0.0
+    rv = mc.decode(still)
+    root = np.zeros((900, 3))
+    root[:, 1] = sk.grounded_pelvis_height(rv)
+    held = freezing_windows(Dance.from_motion(rv, root, FPS).positions, FPS, reference.mean_speed).ratios
+    assert row["held_ratio_min"] <= held.min() + 1e-12
+    assert row["turning_deg_s"] > 0
     assert "| tiny-lstm | 6 |" in format_long_table({"tiny-lstm": row}, medley)
 
 

@@ -8,7 +8,10 @@ pelvis grounded; per dance:
 
 - mean joint speed per 10-second window / the training pairs' mean joint speed (the issue's
   25 %-200 % band: below is freezing, above is exploding);
-- the share of frames with a local joint rotation outside the ranges of the training pairs.
+- the share of frames with a local joint rotation outside the ranges of the training pairs;
+- the same speed ratios with the heading held still (the pelvis's turning removed, every other
+  rotation kept): turning on the spot moves every joint, so a dancer that only spins would pass
+  the first check with a frozen body; this one it fails. Also the mean turning rate.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dance_addon.core import music as music_mod
+from dance_addon.core import motion_code, music as music_mod
 from dance_addon.core.generator import load_model
 from dance_addon.core.skeleton import grounded_pelvis_height
 from training.evaluation.dynamics import FREEZE_HIGH, FREEZE_LOW, freezing_windows, mean_joint_speed
@@ -71,21 +74,28 @@ def long_run(folder: Path, medley: Medley, reference: ReferenceStats,
     model = load_model(folder)
     if abs(model.fps - medley.fps) > 1e-9:
         raise ValueError(f"model {folder}: makes {model.fps:g} fps motion, the medley is at {medley.fps:g} fps")
-    ratios, speeds, outside, failing = [], [], [], 0
+    ratios, held, speeds, outside, turning, failing = [], [], [], [], [], 0
     for seed in seeds:
-        rotvecs = model.generate(medley.music, seed=seed)                 # (T, 20, 3)
-        root = np.zeros((len(rotvecs), 3))
-        root[:, 1] = grounded_pelvis_height(rotvecs)
-        dance = Dance.from_motion(rotvecs, root, medley.fps, name=f"{Path(folder).name} seed {seed}")
-        report = freezing_windows(dance.positions, dance.fps, reference.mean_speed)
-        ratios.append(report.ratios)
-        failing += int(np.sum((report.ratios < FREEZE_LOW) | (report.ratios > FREEZE_HIGH)))
-        speeds.append(mean_joint_speed(dance.positions, dance.fps))
+        code = model.generate_code(medley.music, seed=seed)              # (T, 60)
+        rotvecs = motion_code.decode(code)                                # (T, 20, 3), as generate()
+        still = code.copy()
+        still[:, 3 * motion_code.ROOT + 1] = 0.0                          # no heading change
+        for rv, out in ((rotvecs, ratios), (motion_code.decode(still), held)):
+            root = np.zeros((len(rv), 3))
+            root[:, 1] = grounded_pelvis_height(rv)
+            dance = Dance.from_motion(rv, root, medley.fps, name=f"{Path(folder).name} seed {seed}")
+            out.append(freezing_windows(dance.positions, dance.fps, reference.mean_speed).ratios)
+            if out is ratios:
+                speeds.append(mean_joint_speed(dance.positions, dance.fps))
+        failing += int(np.sum((ratios[-1] < FREEZE_LOW) | (ratios[-1] > FREEZE_HIGH)))
+        turning.append(float(np.degrees(np.abs(code[1:, 3 * motion_code.ROOT + 1]).mean()) * medley.fps))
         if reference.rotation_range is not None:
             outside.append(reference.rotation_range.fraction_outside(rotvecs))
-    r = np.concatenate(ratios)
+    r, h = np.concatenate(ratios), np.concatenate(held)
     return {"seeds": len(seeds), "windows": int(r.size), "windows_outside": failing,
             "ratio_min": float(r.min()), "ratio_median": float(np.median(r)), "ratio_max": float(r.max()),
+            "held_ratio_min": float(h.min()), "held_ratio_median": float(np.median(h)),
+            "turning_deg_s": float(np.mean(turning)),
             "mean_speed_m_s": float(np.mean(speeds)), "reference_speed_m_s": reference.mean_speed,
             "rotation_outside": float(np.mean(outside)) if outside else float("nan")}
 
@@ -95,10 +105,12 @@ def format_long_table(rows: dict[str, dict[str, float | int]], medley: Medley) -
     lines = [f"3-minute held-out medley ({' + '.join(medley.tracks)}, cut at {medley.seconds:g} s), "
              f"seeds {', '.join(str(s) for s in SEEDS)}; speed ratio = mean joint speed per 10 s window / "
              f"the training pairs' mean; the band is {FREEZE_LOW:.0%}-{FREEZE_HIGH:.0%}.", "",
-             "| model | windows | outside band | ratio min | ratio median | ratio max | mean speed m/s | rot. outside |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| model | windows | outside band | ratio min | ratio median | ratio max | heading held: ratio min "
+             "| heading held: median | turning deg/s | mean speed m/s | rot. outside |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in rows.items():
         lines.append(f"| {name} | {r['windows']} | {r['windows_outside']} | {r['ratio_min']:.2f} | "
-                     f"{r['ratio_median']:.2f} | {r['ratio_max']:.2f} | {r['mean_speed_m_s']:.2f} | "
+                     f"{r['ratio_median']:.2f} | {r['ratio_max']:.2f} | {r['held_ratio_min']:.2f} | "
+                     f"{r['held_ratio_median']:.2f} | {r['turning_deg_s']:.0f} | {r['mean_speed_m_s']:.2f} | "
                      f"{r['rotation_outside']:.3f} |")
     return "\n".join(lines)
