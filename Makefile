@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test bench mocap-report eval extension clean
+.PHONY: setup test demo train bench mocap-report eval extension clean
 
 # Older Blenders (bpy 4.5 LTS with slotted actions, 4.2 LTS with legacy actions) in venvs of
 # their own, for tests/test_blender_versions.py.
@@ -25,6 +25,17 @@ $(STAMP): requirements.txt
 
 test: $(STAMP) $(COMPAT_STAMPS)
 	$(PY) -m pytest -q
+
+# The shipped model danced by the add-on's own bake onto a built-in character, in headless
+# Blender: out/demo.blend, out/demo.mp4 (Workbench preview with the music), out/demo_contact.png.
+demo: $(STAMP)
+	$(PY) -m dance_addon demo
+
+# The shipped model from scratch: training pairs -> training (runs/dance-lstm/, resumable with
+# `python -m training.pipeline --resume`) -> 8-bit export to models/dance-lstm/ -> held-out
+# evaluation -> models/dance-lstm/MODEL_CARD.md. About 55 min on a 2-core CPU.
+train: $(STAMP)
+	$(PY) -m training.pipeline --name dance-lstm
 
 # Timings of the hot paths against their references (benchmarks/bench_*.py), one table.
 bench: $(STAMP)

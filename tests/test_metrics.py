@@ -376,6 +376,12 @@ def test_rotation_range_counts_frames_outside_the_data():
     assert RotationRange.fit([data], include_root=True).fraction_outside(gen) == pytest.approx(0.2)
     with pytest.raises(ValueError, match=r"\(T, 20, 3\) or \(T, 60\)"):
         rr.fraction_outside(gen[:, :19])
+    # a joint the data never moves: float noise within the margin is inside, a real move is not
+    still = np.zeros((50, 20, 3))
+    rr0 = RotationRange.fit([still])
+    assert rr0.fraction_outside(still + 1e-4) == 0.0
+    assert RotationRange.fit([still], margin=0.0).fraction_outside(still + 1e-4) == 1.0
+    assert rr0.fraction_outside(still + 0.05) == 1.0
 
 
 # ---------------------------------------------------------------- one table row

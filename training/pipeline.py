@@ -64,8 +64,9 @@ The dance generator the add-on ships: the paper's action generation sub-network 
 {cfg.model.lstm_layers}-layer LSTM of {cfg.model.lstm_hidden} units, decoder) behind our dilated-convolution music
 coder, exported in {cfg.precision} for onnxruntime (model.json, music_coder.onnx, step.onnx).
 
-- Motion: the canonical 20-joint skeleton's rotation vectors at {meta.get('fps')} fps; no root translation (the
-  add-on keeps the feet on the ground).
+- Motion: the canonical 20-joint skeleton's rotation vectors at {meta.get('fps')} fps, the pelvis coded as its
+  tilt plus its heading change per frame (`{meta.get('motion_code')}`, dance_addon/core/motion_code.py); no root
+  translation (the add-on keeps the feet on the ground).
 - Music: features `{meta.get('features_version')}` ({len(meta.get('feature_columns', []))} columns, dance_addon/core/music.py).
 - Training data: {len(recordings)} music-motion pairs from {len(clips)} CMU clips warped onto the beats of
   {len(tracks)} immich-memories-music tracks (training/data/pairs.py); the held-out clips and tracks of

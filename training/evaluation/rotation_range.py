@@ -9,6 +9,12 @@ import numpy as np
 from dance_addon.core.skeleton import MOTION_DIM, NUM_JOINTS
 
 
+# Radians of tolerance on both sides of the data's range: the CMU import never moves the collars
+# (their rotation is one constant per side), so without it float noise of 1e-4 rad in a
+# generated collar would count as leaving the data's range.
+MARGIN = 0.01
+
+
 @dataclass(frozen=True)
 class RotationRange:
     """Per rotation dimension (60 = 20 joints x rotation vector xyz, radians) the data's [low, high].
@@ -23,10 +29,11 @@ class RotationRange:
 
     @classmethod
     def fit(cls, motions: Iterable[np.ndarray], percentile: float = 0.0,
-            include_root: bool = False) -> "RotationRange":
+            include_root: bool = False, margin: float = MARGIN) -> "RotationRange":
         """Ranges from reference motions, each (T, 20, 3) or (T, 60) local rotation vectors.
 
         percentile: 0 takes the data's min and max; p > 0 takes the p-th and (100-p)-th percentiles.
+        margin: radians added on both sides (see MARGIN).
         """
         frames = [_flat_motion(m, f"reference motion {i}") for i, m in enumerate(motions)]
         if not frames:
@@ -35,6 +42,7 @@ class RotationRange:
             raise ValueError(f"percentile must be in [0, 50), got {percentile}")
         data = np.concatenate(frames)                         # (N, 60)
         low, high = np.percentile(data, [percentile, 100.0 - percentile], axis=0)
+        low, high = low - margin, high + margin
         checked = np.ones(MOTION_DIM, dtype=bool)
         checked[:3] = include_root
         return cls(low=low, high=high, checked=checked)
