@@ -67,13 +67,14 @@ def _snapshot(bpy):
                       len(o.animation_data.nla_tracks) if o.animation_data else 0) for o in bpy.data.objects})
 
 
-def test_bake_keys_the_strip_span_into_a_new_action(scene_with_song, model_dir):
+def test_bake_keys_the_strip_span_into_a_new_action(scene_with_song):
     from dance_addon.blender import bake
+    from dance_addon.core.models import shipped_model_dirs
 
     bpy, scene, strip, arm = scene_with_song
     old = bpy.data.actions.new("Idle")
     arm.animation_data_create().action = old
-    report = bake.bake(scene, _request(model_dir, seed=3))
+    report = bake.bake(scene, _request(shipped_model_dirs()[0], seed=3))   # the real, shipped model
     action = arm.animation_data.action
     assert action.name == report.action == "Dance - song"
     assert report.previous_action == "Idle" and bpy.data.actions["Idle"].use_fake_user

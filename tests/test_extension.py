@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from dance_addon.core.models import shipped_model_dirs
+
 REPO = Path(__file__).resolve().parents[1]
 EXT_ID = "dance_addon"
 MODULE = f"bl_ext.user_default.{EXT_ID}"
@@ -74,7 +76,8 @@ def test_panel_settings_and_operators_bake(linked_extension, music_tracks, tmp_p
     s.armature = arm
     model = tiny_model_dir(tmp_path)
     bpy.context.preferences.addons[MODULE].preferences.models_folder = str(model.parent)
-    assert s.model == str(model)
+    assert s.model == str(shipped_model_dirs()[0])        # the shipped model comes first ...
+    s.model = str(model)                                   # ... the user's folder is offered too
     assert bpy.ops.dance.detect_bones() == {"FINISHED"}
     assert {i.joint: i.bone for i in s.bone_map}["left_elbow"] == "left_elbow"
     # the user unmaps an optional bone: it is not keyed
