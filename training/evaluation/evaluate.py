@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dance_addon.core.skeleton import NUM_JOINTS
+from dance_addon.core.skeleton import NUM_JOINTS, grounded_pelvis_height
 from .beats import beat_align_score_bailando, beat_align_score_fact
 from .dynamics import freezing_windows, jerk, joint_speeds
 from .features import geometric_features, kinetic_features
@@ -48,6 +48,16 @@ class Dance:
         positions = evaluation_positions(rotvecs, root_translation)     # validates the shapes
         rotvecs = np.asarray(rotvecs, dtype=np.float64).reshape(len(positions), NUM_JOINTS, 3)
         return cls(positions, fps, music_beats_s, rotvecs, name)
+
+
+    @classmethod
+    def grounded(cls, rotvecs: np.ndarray, fps: float, music_beats_s: np.ndarray | None = None,
+                 name: str = "dance") -> "Dance":
+        """A generated dance (rotations only): pelvis above the origin at the height that keeps
+        the lowest foot on the floor, as the add-on's default "ground" floor does."""
+        root = np.zeros((len(rotvecs), 3))
+        root[:, 1] = grounded_pelvis_height(rotvecs)
+        return cls.from_motion(rotvecs, root, fps, music_beats_s, name)
 
 
 @dataclass(frozen=True)

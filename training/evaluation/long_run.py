@@ -23,7 +23,6 @@ import numpy as np
 
 from dance_addon.core import motion_code, music as music_mod
 from dance_addon.core.generator import load_model
-from dance_addon.core.skeleton import grounded_pelvis_height
 from training.evaluation.dynamics import FREEZE_HIGH, FREEZE_LOW, freezing_windows, mean_joint_speed
 from training.evaluation.evaluate import Dance, ReferenceStats
 
@@ -80,13 +79,11 @@ def long_run(folder: Path, medley: Medley, reference: ReferenceStats,
         rotvecs = motion_code.decode(code)                                # (T, 20, 3), as generate()
         still = code.copy()
         still[:, 3 * motion_code.ROOT + 1] = 0.0                          # no heading change
-        for rv, out in ((rotvecs, ratios), (motion_code.decode(still), held)):
-            root = np.zeros((len(rv), 3))
-            root[:, 1] = grounded_pelvis_height(rv)
-            dance = Dance.from_motion(rv, root, medley.fps, name=f"{Path(folder).name} seed {seed}")
-            out.append(freezing_windows(dance.positions, dance.fps, reference.mean_speed).ratios)
-            if out is ratios:
-                speeds.append(mean_joint_speed(dance.positions, dance.fps))
+        dance = Dance.grounded(rotvecs, medley.fps, name=f"{Path(folder).name} seed {seed}")
+        still_dance = Dance.grounded(motion_code.decode(still), medley.fps)
+        ratios.append(freezing_windows(dance.positions, dance.fps, reference.mean_speed).ratios)
+        held.append(freezing_windows(still_dance.positions, dance.fps, reference.mean_speed).ratios)
+        speeds.append(mean_joint_speed(dance.positions, dance.fps))
         failing += int(np.sum((ratios[-1] < FREEZE_LOW) | (ratios[-1] > FREEZE_HIGH)))
         turning.append(float(np.degrees(np.abs(code[1:, 3 * motion_code.ROOT + 1]).mean()) * medley.fps))
         if reference.rotation_range is not None:

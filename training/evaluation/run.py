@@ -42,7 +42,6 @@ from typing import Sequence
 import numpy as np
 
 from dance_addon.core.generator import load_model
-from dance_addon.core.skeleton import grounded_pelvis_height
 from training.evaluation import long_run, plots
 from training.evaluation.beats import beat_align_score_bailando, music_beat_frames
 from training.evaluation.evaluate import Dance, ReferenceStats, evaluate_set
@@ -161,9 +160,7 @@ def model_dances(folder: Path, heldout: HeldoutSet, seed: int = 0) -> list[Dance
     out = []
     for p in heldout.pairs:
         rotvecs = model.generate(p.music, seed=seed)                    # (T, 20, 3)
-        root = np.zeros((len(rotvecs), 3))
-        root[:, 1] = grounded_pelvis_height(rotvecs)
-        out.append(Dance.from_motion(rotvecs, root, p.fps, p.beats_s, name=f"{folder.name} on {p.name}"))
+        out.append(Dance.grounded(rotvecs, p.fps, p.beats_s, name=f"{folder.name} on {p.name}"))
     return out
 
 
