@@ -21,8 +21,10 @@ from training.train import (NormStats, PairedWindows, TrainConfig, load_pairs, s
 F = 8
 VERSION = "test-features-1"
 COLUMNS = tuple(f"col{i}" for i in range(F))
-TINY = GeneratorConfig(music_dim=F, enc_hidden=(16, 16), lstm_hidden=32, dec_hidden=(16, 16),
+TINY = GeneratorConfig(music_dim=F, enc_hidden=(16, 16), lstm_hidden=32, dec_hidden=(16, 16), styles=3,
                        coder=MusicCoderConfig(channels=8, dilations=(1, 2)))
+STYLE0 = torch.zeros(2, dtype=torch.long)          # style index 0 for a batch of two
+STYLE_NAMES = ("salsa/a", "modern/b", "modern/c")
 
 
 def _song(frames: int, seed: int = 0) -> np.ndarray:
@@ -39,7 +41,8 @@ def _export(model: DanceGenerator, folder: Path, precision: str) -> Path:
     return export_model(model, folder, fps=30.0, features_version=VERSION, feature_columns=COLUMNS, norm=norm,
                         start_poses=rng.normal(size=(6, MOTION_DIM)), feedback_noise_std=0.05,
                         provenance={"data": "random init, synthetic test"}, licence="MIT",
-                        model_version="test", precision=precision)
+                        model_version="test", precision=precision,
+                        style_names=STYLE_NAMES[:model.cfg.styles] if model.cfg.styles > 1 else None)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +63,7 @@ def _copy(folder: Path, dst: Path) -> Path:
 def test_model_shapes_and_lookahead():
     model = DanceGenerator(TINY).eval()
     music = torch.randn(2, 50, F)
-    code = model.code_music(music)
+    code = model.code_music(music, STYLE0)
     assert code.shape == (2, 50, 60)
     y, (h, c) = model(torch.randn(2, 50, MOTION_DIM), code)
     assert y.shape == (2, 50, MOTION_DIM) and h.shape == c.shape == (2, 2, 32)
@@ -70,13 +73,23 @@ def test_model_shapes_and_lookahead():
     # changing it beyond half the receptive field does not
     half = TINY.coder.receptive_field // 2
     with torch.no_grad():
-        base = model.code_music(music)
+        base = model.code_music(music, STYLE0)
         ahead = music.clone()
         ahead[:, 20 + 3] += 1.0
         far = music.clone()
         far[:, 20 + half + 1] += 1.0
-        assert not torch.allclose(model.code_music(ahead)[:, 20], base[:, 20])
-        assert torch.equal(model.code_music(far)[:, 20], base[:, 20])
+        assert not torch.allclose(model.code_music(ahead, STYLE0)[:, 20], base[:, 20])
+        assert torch.equal(model.code_music(far, STYLE0)[:, 20], base[:, 20])
+
+
+def test_the_style_changes_the_music_code():
+    model = DanceGenerator(TINY).eval()
+    music = torch.randn(1, 30, F)
+    with torch.no_grad():
+        codes = [model.code_music(music, torch.tensor([k])) for k in range(TINY.styles)]
+    assert not torch.allclose(codes[0], codes[1]) and not torch.allclose(codes[1], codes[2])
+    with pytest.raises(ValueError, match="styles must be at least 1"):
+        DanceGenerator(GeneratorConfig(music_dim=F, styles=0))
 
 
 def test_config_round_trip():
@@ -108,9 +121,9 @@ def test_window_loss_equals_a_plain_step_by_step_rollout():
                       speed_weight=0.7, speed_lag=3)
     motion, music = torch.randn(2, 16, MOTION_DIM), torch.randn(2, 16, F)
     with torch.no_grad():
-        got = window_loss(model, motion, music, 0, cfg, torch.Generator().manual_seed(5))
+        got = window_loss(model, motion, music, STYLE0, 0, cfg, torch.Generator().manual_seed(5))
         noise = torch.randn(2, 15, MOTION_DIM, generator=torch.Generator().manual_seed(5)) * 0.1
-        code = model.code_music(music)
+        code = model.code_music(music, STYLE0)
         state, prev, preds = None, motion[:, 0], []
         for t in range(1, 16):
             fed = prev if (t - 1) % 5 >= 3 else motion[:, t - 1]
@@ -135,8 +148,8 @@ def test_phase_two_loss_down_weights_free_outputs_and_matches_moments():
                       free_self_frames=6, free_mse_weight=0.3, moment_weight=0.5)
     motion, music = torch.randn(2, 16, MOTION_DIM), torch.randn(2, 16, F)
     with torch.no_grad():
-        got = window_loss(model, motion, music, 3, cfg, torch.Generator().manual_seed(5))
-        code = model.code_music(music)
+        got = window_loss(model, motion, music, STYLE0, 3, cfg, torch.Generator().manual_seed(5))
+        code = model.code_music(music, STYLE0)
         state, prev, preds, free = None, motion[:, 0], [], []
         for t in range(1, 16):
             own = (t - 1) % 10 >= 4
@@ -153,8 +166,23 @@ def test_phase_two_loss_down_weights_free_outputs_and_matches_moments():
 def _data(seed: int = 0) -> PairedWindows:
     rng = np.random.default_rng(seed)
     motions = [np.sin(np.arange(n)[:, None] / 7 + rng.uniform(0, 6, MOTION_DIM)) for n in (80, 60)]
-    musics = [_song(n, i) for i, n in enumerate((80, 60))]
-    return PairedWindows(motions, musics, NormStats.compute(motions, musics))
+    musics = [_song(n, i) for i, n in enumerate((80, 60), start=seed)]
+    return PairedWindows(motions + motions, musics + musics, NormStats.compute(motions, musics),
+                         styles=["modern/c", "salsa/a", "modern/b", "salsa/a"])
+
+
+def test_windows_carry_the_style_of_their_recording():
+    data = _data()
+    assert data.style_names == ("modern/b", "modern/c", "salsa/a")       # sorted: index -> name
+    assert data.styles.tolist() == [1, 2, 0, 2]
+    motion, music, style = data.sample(50, 12, torch.Generator().manual_seed(0))
+    recordings = {k: [i for i, m in enumerate(data.motions) if data.styles[i] == k] for k in range(3)}
+    for b in range(50):                     # each window comes from a recording of its style
+        assert any(bool((data.motions[r].unfold(0, 12, 1).transpose(1, 2) == motion[b]).all((1, 2)).any())
+                   for r in recordings[int(style[b])])
+    assert set(style.tolist()) == {0, 1, 2}
+    with pytest.raises(ValueError, match="one style name per recording"):
+        PairedWindows(data.motions[:1], data.musics[:1], data.stats, styles=["a", "b"])
 
 
 def _train(out: Path, steps: int, seed: int = 0, resume: bool = False) -> dict[str, torch.Tensor]:
@@ -184,6 +212,12 @@ def test_training_is_deterministic_and_resumes_exactly(tmp_path):
     dm = load_model(folder, features_version=VERSION, feature_columns=COLUMNS)
     assert dm.start_poses.shape == (32, MOTION_DIM) and dm.noise_std == 0.05
     assert dm.generate(_song(40)).shape == (40, 20, 3)
+    assert dm.style_names == ("modern/b", "modern/c", "salsa/a")         # the checkpoint's names ...
+    np.testing.assert_array_equal(dm.style_vectors, resumed["style.weight"].numpy())  # ... and vectors
+    with pytest.raises(ValueError, match="styles=2 but the data has 3 style names"):
+        train(_data(), GeneratorConfig(**{**TINY.to_dict(), "coder": TINY.coder, "styles": 2}),
+              TrainConfig(steps=1), tmp_path / "x", fps=30.0, features_version=VERSION, feature_columns=COLUMNS,
+              progress=False)
 
 
 def test_load_pairs_reads_the_documented_format(tmp_path):
@@ -195,6 +229,9 @@ def test_load_pairs_reads_the_documented_format(tmp_path):
     assert pairs.motions[0].shape == (40, 60) and np.array_equal(pairs.motions[0][:, 3:6], rv[:, 1])
     assert pairs.musics[0].shape == (40, F) and pairs.feature_columns == COLUMNS and pairs.fps == 30.0
     assert pairs.provenance == [{"file": "take1.npz", "source": "synthetic", "licence": "CC0"}]
+    assert pairs.styles == ["take1"]                     # no source clip named: the file is the style
+    (tmp_path / "take1.json").write_text(json.dumps({"clip": "cmu-salsa/60_01"}))
+    assert load_pairs(tmp_path).styles == ["cmu-salsa/60_01"]
     np.savez(tmp_path / "take2.npz", rotvecs=rv, music=_song(40), fps=60.0, features_version=VERSION,
              feature_columns=np.array(COLUMNS))
     with pytest.raises(ValueError, match="mix frame rates"):
@@ -212,7 +249,7 @@ def test_onnx_matches_torch_over_300_autoregressive_steps_paper_size(tmp_path):
     got = (got - dm.motion_mean) / dm.motion_std                            # normalised units
     start = dm.start_poses[np.random.default_rng(3).integers(len(dm.start_poses))]
     with torch.no_grad():
-        code = model.code_music(torch.tensor(music[None], dtype=torch.float32))[0]   # music mean 0, std 1
+        code = model.code_music(torch.tensor(music[None], dtype=torch.float32), STYLE0[:1])[0]   # music mean 0, std 1
         assert np.abs(code.numpy() - dm.code_music(music)).max() <= 1e-4
         prev, state, ref = torch.tensor(start)[None], None, []
         for t in range(300):
@@ -232,6 +269,32 @@ def test_generate_is_deterministic_per_seed(tiny_model):
     assert a.shape == (90, 20, 3) and a.dtype == np.float32 and np.isfinite(a).all()
     assert np.array_equal(a, b)
     assert np.abs(a - c).max() > 1e-5   # an untrained tiny net barely reacts; any change is the seed
+
+
+def test_the_seed_picks_the_style(tiny_model):
+    dm = load_model(tiny_model)
+    assert dm.style_names == STYLE_NAMES
+    assert sorted(dm.pick_style(seed) for seed in range(3)) == [0, 1, 2]   # consecutive seeds: all styles
+    assert [dm.pick_style(seed) for seed in range(3, 6)] == [dm.pick_style(seed) for seed in range(3)]
+    music = _song(60)
+    for seed in range(3):
+        by_seed = dm.generate(music, seed=seed)
+        by_name = dm.generate(music, seed=seed, style=STYLE_NAMES[dm.pick_style(seed)])
+        np.testing.assert_array_equal(by_seed, by_name)
+    a = dm.generate(music, seed=0, style=0)
+    assert np.abs(a - dm.generate(music, seed=0, style=1)).max() > 1e-4
+    with pytest.raises(ValueError, match="unknown style 'tango'.*salsa/a, modern/b, modern/c"):
+        dm.generate(music, style="tango")
+    with pytest.raises(ValueError, match="out of range: this model has 3 styles"):
+        dm.generate(music, style=3)
+
+
+def test_style_vectors_that_do_not_match_the_names(tiny_model, tmp_path):
+    folder = _copy(tiny_model, tmp_path / "m")
+    meta = json.loads((folder / "model.json").read_text())
+    _edit_manifest(folder, style_vectors=meta["style_vectors"][:2])
+    with pytest.raises(ModelError, match="'style_names' and 'style_vectors' should list the same styles"):
+        load_model(folder)
 
 
 def test_progress_counts_up_and_cancel_stops(tiny_model):

@@ -3,8 +3,8 @@
 Layout of a model folder (format `FORMAT_VERSION`, read by `dance_addon.core.generator`):
 
     model.json          metadata (below) + the sha256 of each graph file
-    music_coder.onnx    music (1, T, F) normalised features -> code (1, T, 60); T dynamic,
-                        one call for the whole song
+    music_coder.onnx    music (1, T, F) normalised features, style (1, S) one style vector
+                        -> code (1, T, 60); T dynamic, one call for the whole song
     step.onnx           one frame: prev_motion (1, 60), music_code (1, 60),
                         h (2, 1, 1024), c (2, 1, 1024) -> motion (1, 60), h_out, c_out
                         (all normalised units; float32 or 8-bit weights, see `precision`)
@@ -14,7 +14,8 @@ Each .onnx carries the same metadata JSON in its `metadata_props` under the key
 
 Metadata keys: format_version, model_version, joint_names, fps, motion_dim, music_dim,
 features_version, feature_columns, motion_mean/std (60), music_mean/std (F), start_poses
-(K, 60, normalised), feedback_noise_std (normalised units), lstm_layers, lstm_hidden,
+(K, 60, normalised), style_names (N) and style_vectors (N, S: the learned styles the seed
+picks from), feedback_noise_std (normalised units), lstm_layers, lstm_hidden,
 precision, provenance (free-form dict: data sets, checkpoint, step), licence,
 generator_config.
 
@@ -39,7 +40,7 @@ import onnx
 import torch
 from torch import nn
 
-from dance_addon.core.generator import FORMAT_VERSION, MANIFEST, METADATA_KEY, STEP_INPUTS, STEP_OUTPUTS
+from dance_addon.core.generator import CODER_INPUTS, FORMAT_VERSION, MANIFEST, METADATA_KEY, STEP_INPUTS, STEP_OUTPUTS
 from dance_addon.core.skeleton import JOINT_NAMES
 from training.model import DanceGenerator
 from dance_addon.core.motion_code import MOTION_CODE
@@ -97,8 +98,8 @@ class _Coder(nn.Module):
         super().__init__()
         self.coder = model.coder
 
-    def forward(self, music: torch.Tensor) -> torch.Tensor:
-        return self.coder(music)                                           # (1, T, 60)
+    def forward(self, music: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return self.coder(music, style)                                    # (1, T, 60)
 
 
 def _onnx_export(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, **kw: Any) -> None:
@@ -111,8 +112,8 @@ def _onnx_export(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, 
 def export_music_coder(model: DanceGenerator, path: Path) -> None:
     """Write the music coder graph (dynamic T) to `path`, float32."""
     model = model.eval()
-    example = torch.zeros(1, 64, model.cfg.music_dim)
-    _onnx_export(_Coder(model), (example,), path, input_names=["music"], output_names=["music_code"],
+    example = torch.zeros(1, 64, model.cfg.music_dim), torch.zeros(1, model.cfg.style_dim)
+    _onnx_export(_Coder(model), example, path, input_names=list(CODER_INPUTS), output_names=["music_code"],
                  dynamic_axes={"music": {1: "T"}, "music_code": {1: "T"}})
 
 
@@ -163,18 +164,22 @@ def _embed_metadata(path: Path, meta_json: str) -> None:
 def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_version: str,
                  feature_columns: Sequence[str], norm: dict[str, Any], start_poses: Any,
                  feedback_noise_std: float, provenance: dict[str, Any], licence: str,
-                 model_version: str, precision: str = "int8") -> Path:
+                 model_version: str, precision: str = "int8", style_names: Sequence[str] | None = None) -> Path:
     """Export `model` to the folder `out_dir` (created) and return the path of model.json.
 
     norm: motion_mean/motion_std (60,), music_mean/music_std (F,) as arrays or lists.
     start_poses: (K, 60) normalised motion frames the runtime picks a first frame from by seed.
     precision: "int8" (shipped: ~4x smaller and faster) or "float32" (reference, parity).
+    style_names: a name for each of the model's learned styles (default "style 0", ...).
     """
     if precision not in ("int8", "float32"):
         raise ValueError(f"precision must be 'int8' or 'float32', got {precision!r}")
     cfg = model.cfg
     if len(feature_columns) != cfg.music_dim:
         raise ValueError(f"{len(feature_columns)} feature columns but the model takes music_dim={cfg.music_dim}")
+    style_names = [f"style {i}" for i in range(cfg.styles)] if style_names is None else list(style_names)
+    if len(style_names) != cfg.styles:
+        raise ValueError(f"{len(style_names)} style names but the model has {cfg.styles} styles")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     meta: dict[str, Any] = {
@@ -192,6 +197,8 @@ def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_v
         "music_std": _tolist(norm["music_std"]),
         "start_poses": _tolist(start_poses),
         "motion_code": MOTION_CODE,
+        "style_names": style_names,
+        "style_vectors": _tolist(model.style.weight),
         "feedback_noise_std": float(feedback_noise_std),
         "lstm_layers": cfg.lstm_layers,
         "lstm_hidden": cfg.lstm_hidden,
@@ -233,7 +240,8 @@ def export_checkpoint(checkpoint: Path, out_dir: Path, *, licence: str, model_ve
     return export_model(model, out_dir, fps=ck["fps"], features_version=ck["features_version"],
                         feature_columns=ck["feature_columns"], norm=ck["norm"], start_poses=ck["start_poses"],
                         feedback_noise_std=ck["train_config"]["input_noise_std"], provenance=provenance,
-                        licence=licence, model_version=model_version, precision=precision)
+                        licence=licence, model_version=model_version, precision=precision,
+                        style_names=ck["style_names"])
 
 
 def main(argv: list[str] | None = None) -> None:

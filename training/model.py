@@ -9,12 +9,18 @@ Conventions
 
 Architecture
 - `MusicCoder` (ours): a stack of non-causal dilated 1D convolutions over the whole song,
-  (B, T, F) -> (B, T, 60). It looks ahead and behind by `MusicCoderConfig.receptive_field`
+  (B, T, F) music + a style vector (B, S) -> (B, T, 60). It looks ahead and behind by `MusicCoderConfig.receptive_field`
   frames in total (default 1 + 2 * (1+2+4+8+16) * 2 = 125 frames, ~4 s at 30 fps), so the
   code at a frame knows the beat that is coming. Zero padding at the song's ends. Each
   residual block is followed by a per-frame LayerNorm over channels: without it the blocks'
   ReLU outputs only add up, and in training the code grew to ~5600 in 80 steps, which
   saturated the LSTM's gates and froze the dance.
+- Style: a learned vector per training recording group (`GeneratorConfig.styles` of them, one
+  per source mocap clip in the shipped model), joined to every frame's music features at the
+  coder's input. The training pairs put each clip on several songs and each song under
+  several clips, so music alone cannot say which of those dances to make; a model without
+  the style learns their average and every seed made the same dance (seeds 0 and 1 differed
+  by 0.0009 rad on average). With it, the runtime's seed picks a style.
 - `DanceGenerator` (the paper's ERD-style sub-network): input = previous frame's motion (60)
   + the music code of the current frame (60); encoder of two fully connected layers with a
   ReLU after the first; a 2-layer LSTM of 1024 units; decoder of three fully connected
@@ -55,6 +61,8 @@ class GeneratorConfig:
     motion_dim: int = MOTION_DIM        # 20 joints x rotation vector
     music_dim: int = 32                 # F: number of music feature columns (set from core.music)
     music_code_dim: int = 60
+    styles: int = 1                     # learned style vectors (one per source clip in training)
+    style_dim: int = 16
     enc_hidden: tuple[int, int] = (256, 256)  # encoder: FC -> ReLU -> FC
     lstm_hidden: int = 1024
     lstm_layers: int = 2
@@ -79,13 +87,13 @@ class GeneratorConfig:
 
 
 class MusicCoder(nn.Module):
-    """Per-frame music features (B, T, F) -> per-frame music code (B, T, code_dim)."""
+    """Per-frame music features (B, T, F) + style vector (B, S) -> per-frame music code (B, T, code_dim)."""
 
-    def __init__(self, music_dim: int, code_dim: int, cfg: MusicCoderConfig):
+    def __init__(self, music_dim: int, style_dim: int, code_dim: int, cfg: MusicCoderConfig):
         super().__init__()
         if cfg.kernel_size % 2 != 1:
             raise ValueError(f"MusicCoderConfig.kernel_size must be odd (centred convolutions), got {cfg.kernel_size}")
-        self.inp = nn.Conv1d(music_dim, cfg.channels, 1)
+        self.inp = nn.Conv1d(music_dim + style_dim, cfg.channels, 1)
         self.convs = nn.ModuleList(
             nn.Conv1d(cfg.channels, cfg.channels, cfg.kernel_size, dilation=d, padding=d * (cfg.kernel_size - 1) // 2)
             for d in cfg.dilations
@@ -94,8 +102,9 @@ class MusicCoder(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.out = nn.Conv1d(cfg.channels, code_dim, 1)
 
-    def forward(self, music: torch.Tensor) -> torch.Tensor:
-        x = self.inp(music.transpose(1, 2))            # (B, C, T)
+    def forward(self, music: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        style = style[:, :, None].expand(-1, -1, music.shape[1])  # (B, S, T)
+        x = self.inp(torch.cat([music.transpose(1, 2), style], dim=1))  # (B, C, T)
         for conv, norm in zip(self.convs, self.norms):
             x = x + self.drop(torch.relu(conv(x)))     # (B, C, T) residual dilated block ...
             x = norm(x.transpose(1, 2)).transpose(1, 2)  # ... normalised per frame over channels
@@ -108,7 +117,10 @@ class DanceGenerator(nn.Module):
     def __init__(self, cfg: GeneratorConfig):
         super().__init__()
         self.cfg = cfg
-        self.coder = MusicCoder(cfg.music_dim, cfg.music_code_dim, cfg.coder)
+        if cfg.styles < 1:
+            raise ValueError(f"GeneratorConfig.styles must be at least 1, got {cfg.styles}")
+        self.style = nn.Embedding(cfg.styles, cfg.style_dim)
+        self.coder = MusicCoder(cfg.music_dim, cfg.style_dim, cfg.music_code_dim, cfg.coder)
         e1, e2 = cfg.enc_hidden
         self.enc1 = nn.Linear(cfg.motion_dim + cfg.music_code_dim, e1)
         self.enc2 = nn.Linear(e1, e2)
@@ -124,9 +136,9 @@ class DanceGenerator(nn.Module):
         p = self.dec3.weight
         return torch.zeros(shape, dtype=p.dtype, device=p.device), torch.zeros(shape, dtype=p.dtype, device=p.device)
 
-    def code_music(self, music: torch.Tensor) -> torch.Tensor:
-        """(B, T, F) normalised music features -> (B, T, 60) music code."""
-        return self.coder(music)
+    def code_music(self, music: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """(B, T, F) normalised music features, (B,) style indices -> (B, T, 60) music code."""
+        return self.coder(music, self.style(style))
 
     def forward(self, prev_motion: torch.Tensor, music_code: torch.Tensor,
                 state: LSTMState | None = None) -> tuple[torch.Tensor, LSTMState]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from dance_addon.core import music as music_mod
@@ -68,6 +68,8 @@ coder, exported in {cfg.precision} for onnxruntime (model.json, music_coder.onnx
   tilt plus its heading change per frame (`{meta.get('motion_code')}`, dance_addon/core/motion_code.py); no root
   translation (the add-on keeps the feet on the ground).
 - Music: features `{meta.get('features_version')}` ({len(meta.get('feature_columns', []))} columns, dance_addon/core/music.py).
+- Styles: {len(meta.get('style_names', []))} learned style vectors, one per training clip; the seed picks one
+  (seeds 0 to {len(meta.get('style_names', [])) - 1} each pick a different one).
 - Training data: {len(recordings)} music-motion pairs from {len(clips)} CMU clips warped onto the beats of
   {len(tracks)} immich-memories-music tracks (training/data/pairs.py); the held-out clips and tracks of
   training/data/split.json were never seen.
@@ -99,7 +101,8 @@ def run_pipeline(cfg: PipelineConfig, pairs_dir: Path = PAIRS_DIR, runs_dir: Pat
     """Pairs -> training -> export -> evaluation -> model card; returns the model folder."""
     started = time.perf_counter()
     pairs = load_pairs(ensure_pairs(pairs_dir, cfg.pairs_per_clip, cfg.pairs_seed))
-    data = PairedWindows.from_rotvecs(pairs.motions, pairs.musics)
+    data = PairedWindows.from_rotvecs(pairs.motions, pairs.musics, pairs.styles)
+    cfg = replace(cfg, model=replace(cfg.model, styles=len(data.style_names)))
     ckpt = train(data, cfg.model, cfg.train, Path(runs_dir) / cfg.name, fps=pairs.fps,
                  features_version=pairs.features_version, feature_columns=pairs.feature_columns, resume=resume,
                  provenance={"pairs": str(pairs_dir), "recordings": pairs.provenance}, progress=progress)

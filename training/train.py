@@ -48,7 +48,8 @@ Paired training data on disk (`load_pairs`): a folder of `<name>.npz` files, one
 recording, each with `rotvecs` (T, 20, 3) float radians in `dance_addon.core.skeleton`
 order, `music` (T, F) float features at the same frame rate (`dance_addon.core.music`),
 `fps` (scalar), `features_version` (string) and `feature_columns` (F strings); and beside
-each a `<name>.json` provenance record (source, licence, ...).
+each a `<name>.json` provenance record (source, licence, ...). The record's "clip" (the source
+motion the pair was made from) names the recording's style; without one, the file's name does.
 """
 from __future__ import annotations
 
@@ -166,13 +167,20 @@ class PairedWindows:
     """Aligned (motion, music) recordings, normalised once, sampled as random windows.
 
     motions: list of (T_i, 60) motion codes (`from_rotvecs` makes them from rotation
-    vectors); musics: list of (T_i, F) features.
+    vectors); musics: list of (T_i, F) features; styles: one name per recording (the source
+    clip; recordings with the same name share a learned style vector), or None for one style.
     """
 
-    def __init__(self, motions: list[np.ndarray], musics: list[np.ndarray], stats: NormStats):
+    def __init__(self, motions: list[np.ndarray], musics: list[np.ndarray], stats: NormStats,
+                 styles: Sequence[str] | None = None):
         if len(motions) != len(musics) or not motions:
             raise ValueError(f"need as many motions as music tracks, at least one: got {len(motions)} and {len(musics)}")
+        if styles is not None and len(styles) != len(motions):
+            raise ValueError(f"need one style name per recording: got {len(styles)} for {len(motions)} recordings")
         self.stats = stats
+        names = ["default"] * len(motions) if styles is None else [str(s) for s in styles]
+        self.style_names: tuple[str, ...] = tuple(sorted(set(names)))   # style index -> name
+        self.styles = torch.tensor([self.style_names.index(n) for n in names])  # (recordings,)
         self.motions, self.musics = [], []
         for i, (mo, mu) in enumerate(zip(motions, musics)):
             if mo.ndim != 2 or mo.shape[1] != MOTION_DIM or mu.ndim != 2 or mo.shape[0] != mu.shape[0]:
@@ -183,15 +191,16 @@ class PairedWindows:
         self.lengths = torch.tensor([m.shape[0] for m in self.motions], dtype=torch.float64)
 
     @classmethod
-    def from_rotvecs(cls, rotvecs: list[np.ndarray], musics: list[np.ndarray]) -> "PairedWindows":
+    def from_rotvecs(cls, rotvecs: list[np.ndarray], musics: list[np.ndarray],
+                     styles: Sequence[str] | None = None) -> "PairedWindows":
         """Recordings as joint rotation vectors ((T, 60) or (T, 20, 3)) -> motion codes
         (`dance_addon.core.motion_code`), normalised with statistics computed on them."""
         codes = [motion_code.encode(np.asarray(r).reshape(len(r), NUM_JOINTS, 3)) for r in rotvecs]
-        return cls(codes, musics, NormStats.compute(codes, musics))
+        return cls(codes, musics, NormStats.compute(codes, musics), styles)
 
-    def sample(self, batch: int, window: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, batch: int, window: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Random windows, recordings drawn in proportion to their length:
-        -> motion (B, window, 60), music (B, window, F), both normalised."""
+        -> motion (B, window, 60), music (B, window, F), both normalised, style indices (B,)."""
         ok = self.lengths >= window
         if not bool(ok.any()):
             raise ValueError(f"no recording is as long as the training window ({window} frames)")
@@ -201,7 +210,7 @@ class PairedWindows:
             start = int(torch.randint(0, self.motions[r].shape[0] - window + 1, (1,), generator=gen))
             mo.append(self.motions[r][start:start + window])
             mu.append(self.musics[r][start:start + window])
-        return torch.stack(mo), torch.stack(mu)
+        return torch.stack(mo), torch.stack(mu), self.styles[rec]
 
     def sample_frames(self, n: int, gen: torch.Generator) -> torch.Tensor:
         """n normalised motion frames drawn at random from all recordings -> (n, 60)."""
@@ -218,6 +227,11 @@ class Pairs:
     features_version: str
     feature_columns: tuple[str, ...]
     provenance: list[dict[str, Any]]    # one record per recording
+
+    @property
+    def styles(self) -> list[str]:
+        """Style name per recording: its source clip, else its file's name (see the module doc)."""
+        return [str(p.get("clip") or Path(p["file"]).stem) for p in self.provenance]
 
 
 def load_pairs(folder: Path) -> Pairs:
@@ -256,14 +270,15 @@ def _seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def window_loss(model: DanceGenerator, motion: torch.Tensor, music: torch.Tensor, step: int,
-                cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
-    """Auto-conditioned loss over one batch of windows: motion (B, L, 60), music (B, L, F).
+def window_loss(model: DanceGenerator, motion: torch.Tensor, music: torch.Tensor, style: torch.Tensor,
+                step: int, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+    """Auto-conditioned loss over one batch of windows: motion (B, L, 60), music (B, L, F),
+    style indices (B,).
 
     Frame t (1..L-1) is predicted from the fed-back frame t-1 and the music code of frame t.
     Runs of ground-truth inputs go through the network in one call (teacher forcing);
     self-fed frames one step at a time, each from the previous prediction."""
-    code = model.code_music(music)                                       # (B, L, 60)
+    code = model.code_music(music, style)                                # (B, L, 60)
     mask = self_fed_mask(motion.shape[1], step, cfg)
     noise = torch.randn(motion[:, :-1].shape, generator=gen) * cfg.input_noise_std  # (B, L-1, 60)
     state, preds, i = None, [], 0
@@ -311,6 +326,8 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
     ckpt_path = out_dir / "checkpoint.pt"
     if model_cfg.music_dim != data.music_dim:
         raise ValueError(f"model music_dim={model_cfg.music_dim} but the data has {data.music_dim} feature columns")
+    if model_cfg.styles != len(data.style_names):
+        raise ValueError(f"model styles={model_cfg.styles} but the data has {len(data.style_names)} style names")
     gen = _seed_everything(cfg.seed)
     model = DanceGenerator(model_cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -343,6 +360,7 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
             "norm": NormStats.to_dict(data.stats), "step": step, "provenance": provenance or {},
             "fps": float(fps), "features_version": features_version, "feature_columns": list(feature_columns),
             "start_poses": start_poses, "motion_code": motion_code.MOTION_CODE,
+            "style_names": list(data.style_names),
             "rng": {"generator": gen.get_state(), "torch": torch.get_rng_state(),
                     "numpy": np.random.get_state(), "python": random.getstate()},
         }, ckpt_path)
@@ -351,8 +369,8 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
     with open(out_dir / "loss.jsonl", "a") as log, \
             tqdm(total=cfg.steps, initial=step, disable=not progress, desc="train") as bar:
         while step < cfg.steps:
-            motion, music = data.sample(cfg.batch_size, cfg.window, gen)
-            loss = window_loss(model, motion, music, step, cfg, gen)
+            motion, music, style = data.sample(cfg.batch_size, cfg.window, gen)
+            loss = window_loss(model, motion, music, style, step, cfg, gen)
             for group in opt.param_groups:
                 group["lr"] = learning_rate(step, cfg)
             opt.zero_grad(set_to_none=True)
@@ -394,9 +412,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
     a = p.parse_args(argv)
     pairs = load_pairs(a.pairs)
-    data = PairedWindows.from_rotvecs(pairs.motions, pairs.musics)
+    data = PairedWindows.from_rotvecs(pairs.motions, pairs.musics, pairs.styles)
     cfg = TrainConfig(steps=a.steps, batch_size=a.batch_size, window=a.window, lr=a.lr, seed=a.seed)
-    train(data, GeneratorConfig(music_dim=data.music_dim), cfg, a.out, fps=pairs.fps,
+    train(data, GeneratorConfig(music_dim=data.music_dim, styles=len(data.style_names)), cfg, a.out, fps=pairs.fps,
           features_version=pairs.features_version, feature_columns=pairs.feature_columns, resume=a.resume,
           provenance={"pairs": str(a.pairs), "recordings": pairs.provenance})
 

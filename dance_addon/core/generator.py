@@ -7,15 +7,19 @@ A model is a folder written by `training/export.py`:
     model.json          metadata (joint names, fps, feature columns and version, z-score
                         statistics, start poses, noise std, provenance, licence, ...) and the
                         sha256 of each graph file
-    music_coder.onnx    music (1, T, F) -> music_code (1, T, 60), the whole song in one call
+    music_coder.onnx    music (1, T, F), style (1, S) -> music_code (1, T, 60), the whole song
+                        in one call
     step.onnx           prev_motion (1, 60), music_code (1, 60), h (L, 1, H), c (L, 1, H)
                         -> motion (1, 60), h_out, c_out: one frame, explicit LSTM state
 
 All graph values are in normalised units (z-scores of the training split) of the motion code
 (`motion_code`: rotation vectors, the root as swing + heading change). Generation:
 frame t's motion comes from frame t-1's motion (plus seeded noise) and frame t's music
-code; "frame -1" is a start pose drawn by the seed from the model's start poses. The same
-seed (and thread count) gives the same dance; different seeds give different dances.
+code; "frame -1" is a start pose drawn by the seed from the model's start poses. The seed
+also picks one of the model's learned styles (one per training clip; `DanceModel.pick_style`:
+consecutive seeds pick different styles until all have been used) and the noise fed back with
+the motion. The same seed (and thread count) gives the same dance; different seeds give
+different dances.
 """
 from __future__ import annotations
 
@@ -30,9 +34,10 @@ from . import motion_code
 from .motion_code import MOTION_CODE
 from .skeleton import JOINT_NAMES, MOTION_DIM
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2                # 2: the music coder takes a style vector
 METADATA_KEY = "dance_addon"      # key of the metadata JSON in each graph's metadata_props
 MANIFEST = "model.json"
+CODER_INPUTS = ("music", "style")
 STEP_INPUTS = ("prev_motion", "music_code", "h", "c")
 STEP_OUTPUTS = ("motion", "h_out", "c_out")
 
@@ -50,7 +55,7 @@ class Cancelled(Exception):
 
 _REQUIRED = ("format_version", "model_version", "joint_names", "fps", "motion_dim", "music_dim",
              "features_version", "feature_columns", "motion_mean", "motion_std", "music_mean",
-             "music_std", "start_poses", "motion_code", "feedback_noise_std", "lstm_layers", "lstm_hidden",
+             "music_std", "start_poses", "motion_code", "style_names", "style_vectors", "feedback_noise_std", "lstm_layers", "lstm_hidden",
              "precision", "provenance", "licence", "files", "sha256")
 
 
@@ -84,40 +89,64 @@ class DanceModel:
         self.music_mean = np.asarray(meta["music_mean"], np.float32)     # (F,)
         self.music_std = np.asarray(meta["music_std"], np.float32)       # (F,)
         self.start_poses = np.asarray(meta["start_poses"], np.float32)   # (K, 60), normalised
+        self.style_names: tuple[str, ...] = tuple(meta["style_names"])
+        self.style_vectors = np.asarray(meta["style_vectors"], np.float32)  # (N, S)
+        self._style_order = np.random.default_rng(0).permutation(len(self.style_names))
         self.noise_std = float(meta["feedback_noise_std"])
         self._layers, self._hidden = int(meta["lstm_layers"]), int(meta["lstm_hidden"])
         self._coder, self._step = coder, step
 
-    def code_music(self, music: np.ndarray) -> np.ndarray:
-        """(T, F) raw music features -> (T, 60) music code (one call over the whole song)."""
+    def pick_style(self, seed: int) -> int:
+        """The style index `seed` dances in: seeds 0 .. N-1 pick N different styles (a fixed
+        shuffle of the model's N styles), then the order repeats."""
+        return int(self._style_order[seed % len(self._style_order)])
+
+    def style_index(self, style: int | str) -> int:
+        """A style given by index or name -> its index; ValueError naming the choices."""
+        if isinstance(style, str):
+            if style not in self.style_names:
+                raise ValueError(f"unknown style {style!r}; this model has: {', '.join(self.style_names)}")
+            return self.style_names.index(style)
+        if not 0 <= int(style) < len(self.style_names):
+            raise ValueError(f"style index {style} out of range: this model has {len(self.style_names)} styles")
+        return int(style)
+
+    def code_music(self, music: np.ndarray, style: int | str = 0) -> np.ndarray:
+        """(T, F) raw music features -> (T, 60) music code in `style` (index or name), one call
+        over the whole song."""
         music = np.asarray(music)
         if music.ndim != 2 or music.shape[1] != self.music_dim or len(music) == 0:
             raise ValueError(f"music features should be (T, {self.music_dim}) with T >= 1, got {music.shape}")
         if not np.isfinite(music).all():
             raise ValueError("music features contain NaN or infinite values")
         x = ((music - self.music_mean) / self.music_std).astype(np.float32)[None]  # (1, T, F)
-        return self._coder.run(None, {"music": x})[0][0]                          # (T, 60)
+        s = self.style_vectors[self.style_index(style)][None]                       # (1, S)
+        return self._coder.run(None, {"music": x, "style": s})[0][0]               # (T, 60)
 
     def generate(self, music: np.ndarray, seed: int = 0, progress: ProgressFn | None = None,
-                 noise_scale: float = 1.0, progress_every: int = 30) -> np.ndarray:
+                 noise_scale: float = 1.0, progress_every: int = 30, style: int | str | None = None) -> np.ndarray:
         """Music features (T, F) at `self.fps` -> rotation vectors (T, 20, 3) float32, radians,
         in `skeleton.JOINT_NAMES` order, facing +Z at the first frame. Arguments as
         `generate_code`, which this decodes."""
-        code = self.generate_code(music, seed, progress, noise_scale, progress_every)
+        code = self.generate_code(music, seed, progress, noise_scale, progress_every, style)
         return motion_code.decode(code).astype(np.float32)
 
     def generate_code(self, music: np.ndarray, seed: int = 0, progress: ProgressFn | None = None,
-                      noise_scale: float = 1.0, progress_every: int = 30) -> np.ndarray:
+                      noise_scale: float = 1.0, progress_every: int = 30,
+                      style: int | str | None = None) -> np.ndarray:
         """Music features (T, F) at `self.fps` -> the network's motion code (T, 60) float32
         (`motion_code`, not normalised).
 
-        seed: picks the start pose and the noise fed back with the motion (same seed, same dance).
+        seed: picks the style (`pick_style`), the start pose and the noise fed back with the
+        motion (same seed, same dance).
+        style: a style index or name instead of the seed's (the rest still follows the seed).
         noise_scale: multiplies the model's feedback noise std (0: only the start pose varies).
         progress: called as progress(done, total) every `progress_every` frames and at the end;
         if it returns False, generation stops and `Cancelled` is raised (nothing is returned).
-        Raises ValueError for music of the wrong shape or with NaN / infinite values.
+        Raises ValueError for music of the wrong shape or with NaN / infinite values, or an
+        unknown style.
         """
-        codes = self.code_music(music)                                   # (T, 60)
+        codes = self.code_music(music, self.pick_style(seed) if style is None else style)  # (T, 60)
         total = len(codes)
         rng = np.random.default_rng(seed)
         prev = np.empty((1, MOTION_DIM), np.float32)
@@ -220,6 +249,11 @@ def load_model(path: str | Path, features_version: str | None = None,
     if k < 1:
         raise _fail(manifest, "'start_poses' is empty")
     _vector(meta, "start_poses", (k, MOTION_DIM), manifest)
+    n = len(meta["style_names"]) if isinstance(meta["style_names"], list) else 0
+    v = meta["style_vectors"]
+    if n < 1 or not isinstance(v, list) or len(v) != n or not v or not isinstance(v[0], list) or not v[0]:
+        raise _fail(manifest, "'style_names' and 'style_vectors' should list the same styles, at least one")
+    _vector(meta, "style_vectors", (n, len(v[0])), manifest)
 
     sessions = {}
     for role in ("music_coder", "step"):
@@ -237,6 +271,9 @@ def load_model(path: str | Path, features_version: str | None = None,
         if embedded is None or json.loads(embedded) != own:
             raise _fail(file, "its embedded metadata differs from model.json (files from different models?)")
 
+    coder_in = tuple(i.name for i in sessions["music_coder"].get_inputs())
+    if coder_in != CODER_INPUTS:
+        raise _fail(folder, f"music coder graph has inputs {coder_in}, expected {CODER_INPUTS}")
     step = sessions["step"]
     names_in = tuple(i.name for i in step.get_inputs())
     names_out = tuple(o.name for o in step.get_outputs())

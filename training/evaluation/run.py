@@ -12,7 +12,8 @@ What is measured (all on the held-out split of training/data/split.json):
   were not made for that track (never the pair's own clip): real motion that ignores the music;
   one row per generator: every model folder under models/ (a folder with model.json) and every
   --model FOLDER, run as the add-on runs it: load_model(folder).generate(pair's music features,
-  seed 0), as many frames as the pair. The model makes rotations only, so its pelvis stays
+  seed = --seed + the pair's index, so the pairs get different seeds and thus styles, as users
+  trying seeds would), as many frames as the pair. The model makes rotations only, so its pelvis stays
   above the origin at the height that keeps the lowest foot on the floor
   (skeleton.grounded_pelvis_height), as the add-on's default "ground" floor does.
 - Reference statistics (FID_k/FID_g, diversity, mean joint speed for the freezing windows,
@@ -149,7 +150,8 @@ def random_clip_dances(heldout: HeldoutSet, clips: Sequence[SourceClip], seed: i
 
 
 def model_dances(folder: Path, heldout: HeldoutSet, seed: int = 0) -> list[Dance]:
-    """The model's dance on each pair's music features (as many frames as the pair), pelvis grounded."""
+    """The model's dance on each pair's music features (as many frames as the pair, seed + the
+    pair's index), pelvis grounded."""
     model = load_model(folder)
     fps = heldout.pairs[0].fps
     if model.features_version != heldout.features_version or model.feature_columns != heldout.feature_columns:
@@ -158,8 +160,8 @@ def model_dances(folder: Path, heldout: HeldoutSet, seed: int = 0) -> list[Dance
     if abs(model.fps - fps) > 1e-9:
         raise ValueError(f"model {folder}: makes {model.fps:g} fps motion, the held-out pairs are at {fps:g} fps")
     out = []
-    for p in heldout.pairs:
-        rotvecs = model.generate(p.music, seed=seed)                    # (T, 20, 3)
+    for i, p in enumerate(heldout.pairs):
+        rotvecs = model.generate(p.music, seed=seed + i)                # (T, 20, 3)
         out.append(Dance.grounded(rotvecs, p.fps, p.beats_s, name=f"{folder.name} on {p.name}"))
     return out
 
