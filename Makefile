@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo train bench mocap-report eval extension clean
+.PHONY: setup test demo train train-baseline bench mocap-report eval extension clean
 
 # Older Blenders (bpy 4.5 LTS with slotted actions, 4.2 LTS with legacy actions) in venvs of
 # their own, for tests/test_blender_versions.py.
@@ -37,6 +37,11 @@ demo: $(STAMP)
 train: $(STAMP)
 	$(PY) -m training.pipeline --name dance-lstm
 
+# The evaluation's "LSTM, teacher forcing only" baseline: the same network, data and steps as
+# `make train`, every input frame from the ground truth, into baselines/ (not offered by the add-on).
+train-baseline: $(STAMP)
+	$(PY) -m training.pipeline --name lstm-teacher-forced --teacher-forcing-only --models-dir baselines
+
 # Timings of the hot paths against their references (benchmarks/bench_*.py), one table.
 bench: $(STAMP)
 	$(PY) -m benchmarks
@@ -45,7 +50,7 @@ bench: $(STAMP)
 mocap-report: $(STAMP)
 	$(PY) -m training.mocap.report
 
-# Every baseline and every model under models/ through the metrics on the held-out split:
+# Every baseline and every model under models/ and baselines/ through the metrics on the held-out split:
 # one table, printed and written to results/ (eval.md, eval.json) with plots.
 eval: $(STAMP)
 	$(PY) -m training.evaluation.run

@@ -44,12 +44,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     try:
         model = load_model(args.model or _default_model(), features_version=music.FEATURES_VERSION,
                            feature_columns=music.FEATURE_COLUMNS)
+        style = model.style_index(args.style) if args.style else model.pick_style(args.seed)
         samples = music.load_audio(args.audio)
-    except (ModelError, music.AudioError) as e:
+    except (ModelError, music.AudioError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     feats = music.extract_features(samples, music.ANALYSIS_SR, model.fps, source=str(args.audio))
-    rotvecs = model.generate(feats.matrix, seed=args.seed)                      # (T, 20, 3) at model fps
+    rotvecs = model.generate(feats.matrix, seed=args.seed, style=style)        # (T, 20, 3) at model fps
     fps = args.fps or model.fps
     if fps != model.fps:
         rotvecs = resample_rotvecs(rotvecs, model.fps, fps)
@@ -58,7 +59,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, rotvecs=rotvecs, positions=positions, joint_names=np.array(sk.JOINT_NAMES), fps=fps)
     print(f"wrote {args.out}: {len(rotvecs)} frames at {fps:g} fps ({len(rotvecs) / fps:.1f} s), "
-          f"{feats.tempo:.0f} BPM, seed {args.seed}")
+          f"{feats.tempo:.0f} BPM, seed {args.seed}, style {model.style_names[style]}")
     if args.bvh:
         write_bvh(args.bvh, rotvecs, positions[:, 0], fps)
         print(f"wrote {args.bvh}")
@@ -116,7 +117,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     frames = np.linspace(report.frames[0], report.frames[1], 12).round().astype(int).tolist()
     sheet = preview.contact_sheet(scene, out / "demo_contact.png", frames)
     print(f"baked '{report.action}' ({song.name}, {report.tempo:.0f} BPM, beat alignment {report.beat_alignment:.2f}) "
-          f"onto the built-in dancer with {model.name}")
+          f"onto the built-in dancer with {model.name}, style {report.style}")
     print(f"scene:         {blend}")
     print(f"preview video: {video} (first {(last - report.frames[0] + 1) / 30:.0f} s, with the music)")
     print(f"contact sheet: {sheet} (12 frames over the whole song)")
@@ -168,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--audio", type=Path, required=True)
     g.add_argument("--out", type=Path, required=True, help="output .npz")
     g.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="picks the style, start pose and variation")
+    g.add_argument("--style", help="dance in this style of the model (a training clip's name, e.g. "
+                   "cmu-salsa/60_02) instead of the seed's")
     g.add_argument("--fps", type=float, help="frame rate of the output (default: the model's)")
     g.add_argument("--bvh", type=Path, help="also write the dance as BVH")
     g.set_defaults(func=cmd_generate)

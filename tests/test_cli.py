@@ -26,7 +26,7 @@ def test_generate_writes_motion_positions_and_bvh(tmp_path, music_tracks):
     res = _run("generate", "--audio", music_tracks[2], "--out", out, "--model", model, "--seed", 4,
                "--fps", 24, "--bvh", bvh)
     assert res.returncode == 0, res.stderr
-    assert "wrote" in res.stdout
+    assert "wrote" in res.stdout and "style style 0" in res.stdout
     z = np.load(out)
     assert float(z["fps"]) == 24.0
     assert list(z["joint_names"]) == list(sk.JOINT_NAMES)
@@ -44,6 +44,14 @@ def test_generate_reports_bad_audio(tmp_path):
     model = tiny_model_dir(tmp_path)
     res = _run("generate", "--audio", tmp_path / "none.wav", "--out", tmp_path / "x.npz", "--model", model)
     assert res.returncode == 2 and "none.wav" in res.stderr
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_generate_reports_an_unknown_style(tmp_path, music_tracks):
+    model = tiny_model_dir(tmp_path)
+    res = _run("generate", "--audio", music_tracks[2], "--out", tmp_path / "x.npz", "--model", model,
+               "--style", "tango")
+    assert res.returncode == 2 and "unknown style 'tango'; this model has: style 0" in res.stderr
     assert not (tmp_path / "x.npz").exists()
 
 

@@ -89,6 +89,7 @@ def test_panel_settings_and_operators_bake(linked_extension, music_tracks, tmp_p
     assert 'pose.bones["left_collar"].rotation_quaternion' not in paths
     assert 'pose.bones["left_elbow"].rotation_quaternion' in paths
     assert "Dance - song" in s.last_result and "BPM" in s.last_result and "beat alignment" in s.last_result
+    assert "style style 0" in s.last_result                 # the tiny model has one style, named by default
     # the edited map saved as a preset is found again by detection
     assert bpy.ops.dance.save_bone_map(name="No collar") == {"FINISHED"}
     bonemaps = importlib.import_module(f"{MODULE}.core.bonemaps")

@@ -8,7 +8,7 @@ import numpy as np
 from dance_addon.core import music as music_mod
 from dance_addon.core.generator import load_model
 from training.model import GeneratorConfig, MusicCoderConfig
-from training.pipeline import MODEL_LICENCE, PipelineConfig, run_pipeline
+from training.pipeline import MODEL_LICENCE, PipelineConfig, run_pipeline, teacher_forcing_only
 from training.train import TrainConfig
 
 F = len(music_mod.FEATURE_COLUMNS)
@@ -26,14 +26,14 @@ def _pairs(folder, n=3, frames=150):
         (folder / "train" / f"p{i}.json").write_text(json.dumps({"clip": f"test/clip{i}", "track": "t0"}))
 
 
+TINY = GeneratorConfig(music_dim=F, enc_hidden=(16, 16), lstm_hidden=32, dec_hidden=(16, 16),
+                       coder=MusicCoderConfig(channels=8, dilations=(1, 2)))
+
+
 def test_pipeline_trains_exports_and_writes_the_card(tmp_path):
     _pairs(tmp_path / "pairs")
-    cfg = PipelineConfig(
-        name="tiny",
-        model=GeneratorConfig(music_dim=F, enc_hidden=(16, 16), lstm_hidden=32, dec_hidden=(16, 16),
-                              coder=MusicCoderConfig(channels=8, dilations=(1, 2))),
-        train=TrainConfig(steps=3, batch_size=2, window=40, ramp_steps=2, checkpoint_every=2),
-    )
+    cfg = PipelineConfig(name="tiny", model=TINY,
+                         train=TrainConfig(steps=3, batch_size=2, window=40, ramp_steps=2, checkpoint_every=2))
     folder = run_pipeline(cfg, tmp_path / "pairs", tmp_path / "runs", tmp_path / "models", evaluate=False,
                           progress=False)
     assert folder == tmp_path / "models" / "tiny"
@@ -42,6 +42,8 @@ def test_pipeline_trains_exports_and_writes_the_card(tmp_path):
     assert model.generate(np.zeros((20, F), np.float32), seed=1).shape == (20, 20, 3)
     card = (folder / "MODEL_CARD.md").read_text()
     assert "3 music-motion pairs from 3 CMU clips" in card and "3 steps" in card and "MIT" in card
+    assert card.count("The dance generator the add-on ships.") == 1 and "3 learned style vectors" in card
+    assert model.style_names == ("test/clip0", "test/clip1", "test/clip2")   # one style per source clip
     log = [json.loads(line) for line in (tmp_path / "runs" / "tiny" / "loss.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 3
     # resume to more steps continues the same run
@@ -49,3 +51,17 @@ def test_pipeline_trains_exports_and_writes_the_card(tmp_path):
     run_pipeline(cfg, tmp_path / "pairs", tmp_path / "runs", tmp_path / "models", resume=True, evaluate=False,
                  progress=False)
     assert "5 steps" in (folder / "MODEL_CARD.md").read_text()
+
+
+def test_teacher_forcing_only_baseline(tmp_path):
+    """The evaluation's baseline: same network and steps, every input frame from the ground truth."""
+    _pairs(tmp_path / "pairs")
+    shipped = TrainConfig(steps=6, batch_size=2, window=40, ramp_steps=2, free_from_step=3, log_every=1)
+    cfg = PipelineConfig(name="tf", model=TINY, train=teacher_forcing_only(shipped))
+    folder = run_pipeline(cfg, tmp_path / "pairs", tmp_path / "runs", tmp_path / "baselines", evaluate=False,
+                          progress=False)
+    log = [json.loads(line) for line in (tmp_path / "runs" / "tf" / "loss.jsonl").read_text().splitlines()]
+    assert [r["self_fed_per_window"] for r in log] == [0] * 6 and {r["phase"] for r in log} == {1}
+    assert cfg.train.steps == 6 and cfg.train.speed_weight == shipped.speed_weight   # only the feeding differs
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert "A baseline for the evaluation, not offered by the add-on" in card and "--teacher-forcing-only" in card

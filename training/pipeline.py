@@ -1,6 +1,7 @@
 """`make train`: from the mocap and the music to a shipped model folder with its model card.
 
     python -m training.pipeline [--name dance-lstm] [--steps N] [--resume] [--no-eval]
+                                [--teacher-forcing-only --models-dir baselines]
 
 1. Pairs: the training split's music-motion pairs (training/data/pairs.py), built into
    cache/pairs/train unless already there.
@@ -10,6 +11,11 @@
    carrying its provenance and licence.
 4. Evaluation: `make eval`'s table with the new model beside the real baselines, written into
    the model card models/<name>/MODEL_CARD.md with the data, licences and how to retrain.
+
+`--teacher-forcing-only` trains the same network on the same data and steps with every input
+frame taken from the ground truth (no self-fed frames, no phase 2): `make train-baseline`
+makes the evaluation's "LSTM, teacher forcing only" baseline this way, into baselines/ (which
+the add-on does not offer).
 """
 from __future__ import annotations
 
@@ -43,6 +49,11 @@ class PipelineConfig:
     pairs_seed: int = 0
 
 
+def teacher_forcing_only(cfg: TrainConfig) -> TrainConfig:
+    """`cfg` with every fed-back frame from the ground truth: no self-fed frames, no phase 2."""
+    return replace(cfg, self_frames=0, ramp_steps=0, free_from_step=-1)
+
+
 def ensure_pairs(pairs_dir: Path, per_clip: int, seed: int) -> Path:
     """The training pairs folder, built (train and held-out) when it holds no pairs yet."""
     train_dir = Path(pairs_dir) / "train"
@@ -58,9 +69,12 @@ def write_model_card(folder: Path, cfg: PipelineConfig, meta: dict, eval_table: 
     recordings = prov.get("recordings", [])
     clips = sorted({r.get("clip", "?") for r in recordings})
     tracks = sorted({r.get("track", "?") for r in recordings})
+    role = ("A baseline for the evaluation, not offered by the add-on: trained with teacher forcing only "
+            "(every input frame from the ground truth), otherwise as the shipped model."
+            if cfg.train == teacher_forcing_only(cfg.train) else "The dance generator the add-on ships.")
     card = f"""# {cfg.name}
 
-The dance generator the add-on ships: the paper's action generation sub-network (encoder, a
+{role} It is the paper's action generation sub-network (encoder, a
 {cfg.model.lstm_layers}-layer LSTM of {cfg.model.lstm_hidden} units, decoder) behind our dilated-convolution music
 coder, exported in {cfg.precision} for onnxruntime (model.json, music_coder.onnx, step.onnx).
 
@@ -87,8 +101,8 @@ coder, exported in {cfg.precision} for onnxruntime (model.json, music_coder.onnx
 
 ## Retrain
 
-`make train` (or `python -m training.pipeline --name {cfg.name} --steps {cfg.train.steps}`); `--resume`
-continues from runs/{cfg.name}/checkpoint.pt.
+`python -m training.pipeline --name {cfg.name} --steps {cfg.train.steps}{' --teacher-forcing-only' if cfg.train == teacher_forcing_only(cfg.train) else ''}`
+(`make train`, `make train-baseline`); `--resume` continues from runs/{cfg.name}/checkpoint.pt.
 """
     path = Path(folder) / "MODEL_CARD.md"
     path.write_text(card)
@@ -130,9 +144,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=TrainConfig.steps, help="optimiser steps in all")
     p.add_argument("--resume", action="store_true", help="continue runs/<name>/checkpoint.pt")
     p.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation in the model card")
+    p.add_argument("--teacher-forcing-only", action="store_true",
+                   help="the baseline recipe: every input frame from the ground truth (see the module doc)")
+    p.add_argument("--models-dir", type=Path, default=MODELS_DIR, help="where the model folder goes (default: models/)")
     a = p.parse_args(argv)
-    cfg = PipelineConfig(name=a.name, train=TrainConfig(steps=a.steps))
-    folder = run_pipeline(cfg, resume=a.resume, evaluate=not a.no_eval)
+    train_cfg = teacher_forcing_only(TrainConfig(steps=a.steps)) if a.teacher_forcing_only else TrainConfig(steps=a.steps)
+    cfg = PipelineConfig(name=a.name, train=train_cfg)
+    folder = run_pipeline(cfg, models_dir=a.models_dir, resume=a.resume, evaluate=not a.no_eval)
     print(f"model: {folder} (card: {folder / 'MODEL_CARD.md'})")
 
 

@@ -87,6 +87,7 @@ class BakeResult:
     beats: int
     beat_alignment: float       # Bailando's Beat Align Score against our beat tracker's beats
     rotvecs: np.ndarray         # (N, 20, 3) canonical motion at scene frames
+    style: str                  # the model's style the seed picked
 
 
 @dataclass
@@ -98,6 +99,7 @@ class BakeReport:
     beats: int
     beat_alignment: float
     preset: str
+    style: str = ""
     previous_action: str | None = None
     messages: list[str] = field(default_factory=list)
 
@@ -229,7 +231,8 @@ def compute_bake(plan: BakePlan, progress: ProgressFn | None = None) -> BakeResu
         raise BakeError(str(e)) from None
     frames = np.arange(plan.frame_start, plan.frame_end, dtype=np.float64)
     score = beatalign.beat_align_score(forward_kinematics(rotvecs), plan.span.scene_fps, feats.beat_times)
-    return BakeResult(pose, frames, feats.tempo, len(feats.beats), score, rotvecs)
+    style = plan.model.style_names[plan.model.pick_style(plan.request.seed)]
+    return BakeResult(pose, frames, feats.tempo, len(feats.beats), score, rotvecs, style)
 
 
 def apply_bake(plan: BakePlan, result: BakeResult) -> BakeReport:
@@ -241,7 +244,8 @@ def apply_bake(plan: BakePlan, result: BakeResult) -> BakeReport:
     ad = obj.animation_data or obj.animation_data_create()
     previous = ad.action
     report = BakeReport(target.action.name, (plan.frame_start, plan.frame_end - 1), len(result.pose.rotations),
-                        result.tempo, result.beats, result.beat_alignment, plan.preset, messages=list(plan.notes))
+                        result.tempo, result.beats, result.beat_alignment, plan.preset, result.style,
+                        messages=list(plan.notes))
     if plan.request.push_to_nla:
         track = ad.nla_tracks.new()
         track.name = target.action.name

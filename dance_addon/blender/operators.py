@@ -30,7 +30,7 @@ def request_from_settings(context) -> bake.BakeRequest:
 def _describe(report: bake.BakeReport) -> str:
     text = (f"'{report.action}': frames {report.frames[0]}-{report.frames[1]}, {report.bones} bones "
             f"({report.preset} bones), {report.tempo:.0f} BPM, {report.beats} beats, "
-            f"beat alignment {report.beat_alignment:.2f}")
+            f"beat alignment {report.beat_alignment:.2f}, style {report.style}")
     return "; ".join([text, *report.messages])
 
 

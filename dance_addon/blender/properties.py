@@ -54,7 +54,7 @@ class DANCE_PG_settings(bpy.types.PropertyGroup):
     armature: bpy.props.PointerProperty(name="Armature", description="The character's armature",
                                         type=bpy.types.Object, poll=_is_armature)
     model: bpy.props.EnumProperty(name="Model", description="The dance generator", items=_model_items)
-    seed: bpy.props.IntProperty(name="Variation", description="Seed: the same seed gives the same dance",
+    seed: bpy.props.IntProperty(name="Variation", description="Seed: picks the dance's style and variation; the same seed gives the same dance",
                                 default=0, min=0)
     use_strip_range: bpy.props.BoolProperty(name="Whole Strip", default=True,
                                             description="Dance over the frames where the strip plays")

@@ -49,6 +49,7 @@ from training.evaluation.evaluate import Dance, ReferenceStats, evaluate_set
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS_DIR = REPO / "models"
+BASELINES_DIR = REPO / "baselines"      # generator baselines (make train-baseline), not offered by the add-on
 REAL = "real mocap"
 RANDOM = "random real clips"
 
@@ -310,16 +311,19 @@ def main(argv: list[str] | None = None) -> None:
                         help="an extra model folder (with model.json) to evaluate; repeatable")
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR,
                         help="every sub-folder with a model.json is evaluated (default: models/)")
+    parser.add_argument("--baselines-dir", type=Path, default=BASELINES_DIR,
+                        help="generator baselines, evaluated like the models (default: baselines/)")
     parser.add_argument("--out", type=Path, default=REPO / "results", help="folder for eval.md, eval.json and plots")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random-clip baseline")
     args = parser.parse_args(argv)
     command = " ".join(["python -m training.evaluation.run", *(sys.argv[1:] if argv is None else argv)]).strip()
     started = time.perf_counter()
-    found = find_models(args.models_dir)
+    found = find_models(args.models_dir) + find_models(args.baselines_dir)
     for extra in args.model:
         if not (extra / "model.json").is_file():
             parser.error(f"--model {extra}: no model.json there; pass a folder written by training/export.py")
-    print(f"model folders under {args.models_dir}: {', '.join(str(f) for f in found) or 'none'}")
+    print(f"model folders under {args.models_dir} and {args.baselines_dir}: "
+          f"{', '.join(str(f) for f in found) or 'none'}")
     heldout, clips, reference_dances = load_heldout_data()
     print(f"held-out: {len(heldout.pairs)} pairs ({sum(p.frames for p in heldout.pairs) / 30 / 60:.1f} min) "
           f"on {len(heldout.track_beats)} tracks; reference: {len(reference_dances)} training pairs")
