@@ -1,15 +1,20 @@
 """Per-frame cost of the paper-size generator step: torch eager vs onnxruntime float32 vs
-onnxruntime 8-bit, at 1 and 2 threads; and how far the 8-bit motion strays from float32.
+onnxruntime 8-bit vs 4-bit (LSTM weights only, `training.int4`), at 1 and 2 threads; and how
+far the 8-bit and 4-bit motion strays from float32.
 
-A randomly initialised paper-size model (seed 0) stands in for the trained one unless a
-checkpoint is given: the cost does not depend on the weights' values, but the 8-bit quality
-figures mean more on trained weights. Each timing is `RUNS` runs of `STEPS` autoregressive
+The model is the shipped one's training checkpoint, runs/dance-lstm/checkpoint.pt (`make
+train` writes it; runs/ is not in git, and the shipped model folder holds only the 8-bit graph,
+so the float32 reference cannot come from it), or the checkpoint given. Without one, a randomly
+initialised paper-size model (seed 0) stands in, with a printed note: the cost does not depend
+on the weights' values, but the quality figures only mean something on trained weights. With a
+checkpoint, the quality check dances to the first minute of the held-out medley
+(`training.evaluation.long_run.heldout_medley`); otherwise to random features. Each timing is `RUNS` runs of `STEPS` autoregressive
 frames (`TORCH_RUNS` for slow torch eager); min and median per frame are reported. The
 onnxruntime figures go through `DanceModel.generate` (the add-on's own loop: music coding of
 the 300 frames included, ~1 ms in all), so they include the per-call overhead the add-on pays.
 A half-width LSTM (512 units) row shows what a smaller model would cost.
 
-Run: `python -m benchmarks.bench_inference [--checkpoint out/checkpoint.pt]`
+Run: `python -m benchmarks.bench_inference [--checkpoint runs/dance-lstm/checkpoint.pt]`
 """
 from __future__ import annotations
 
@@ -26,6 +31,8 @@ import torch
 from dance_addon.core.generator import DanceModel, load_model
 from dance_addon.core.rotations import quat_conjugate, quat_multiply, quat_to_rotvec, rotvec_to_quat
 from dance_addon.core.skeleton import MOTION_DIM
+from training.evaluation.dynamics import mean_joint_speed
+from training.evaluation.joints import evaluation_positions
 from training.export import export_model
 from training.model import DanceGenerator, GeneratorConfig, count_step_macs
 from training.train import load_checkpoint
@@ -38,6 +45,9 @@ RUNS = 5
 TORCH_RUNS = 3
 THREADS = (1, 2)
 SONG_FRAMES = 5400     # 3 minutes at 30 fps
+PRECISIONS = ("float32", "int8", "int4")
+QUALITY_FRAMES = 1800  # one minute at 30 fps
+SHIPPED_CHECKPOINT = Path(__file__).resolve().parent.parent / "runs" / "dance-lstm" / "checkpoint.pt"
 
 
 def _row(what: str, threads: int, times: list[float], frames: int, ref_ms: float | None = None) -> dict[str, Any]:
@@ -85,6 +95,12 @@ def _export(model: DanceGenerator, folder: Path, precision: str, norm: dict[str,
 def run(checkpoint: Path | None = None) -> list[dict[str, Any]]:
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
+    notes = []
+    if checkpoint is None and SHIPPED_CHECKPOINT.exists():
+        checkpoint = SHIPPED_CHECKPOINT
+    elif checkpoint is None:
+        notes.append(_info(f"no {SHIPPED_CHECKPOINT} (run `make train`): random-init weights, so the "
+                           "int8/int4 quality rows say little about the shipped model"))
     if checkpoint is None:
         model = DanceGenerator(GeneratorConfig(music_dim=F)).eval()
         norm = {"motion_mean": np.zeros(MOTION_DIM), "motion_std": np.full(MOTION_DIM, 0.3),
@@ -96,10 +112,10 @@ def run(checkpoint: Path | None = None) -> list[dict[str, Any]]:
     music = rng.standard_normal((STEPS, cfg.music_dim))
     weights = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("coder"))
     rows = [_info(f"step of {'random-init' if checkpoint is None else checkpoint} model: "
-                  f"{count_step_macs(cfg) / 1e6:.1f} M MACs, {weights * 4 / 2**20:.1f} MiB float32 weights")]
+                  f"{count_step_macs(cfg) / 1e6:.1f} M MACs, {weights * 4 / 2**20:.1f} MiB float32 weights"), *notes]
     with tempfile.TemporaryDirectory() as tmp:
         folders = {}
-        for precision in ("float32", "int8"):
+        for precision in PRECISIONS:
             folders[precision] = _export(model, Path(tmp) / precision, precision, norm, rng)
             size = sum(f.stat().st_size for f in folders[precision].iterdir()) / 2**20
             rows.append(_info(f"model folder size, {precision}: {size:.1f} MiB"))
@@ -112,7 +128,7 @@ def run(checkpoint: Path | None = None) -> list[dict[str, Any]]:
             ref = _row("torch eager (nn.LSTM), one step per call", threads,
                        timings(lambda: _torch_steps(model, codes, start), TORCH_RUNS), STEPS)
             rows.append(ref)
-            for precision in ("float32", "int8"):
+            for precision in PRECISIONS:
                 dm = load_model(folders[precision], threads=threads)
                 rows.append(_row(f"onnxruntime {precision}, DanceModel.generate", threads,
                                  timings(lambda: dm.generate(music, seed=0), RUNS), STEPS, ref["median"]))
@@ -125,19 +141,27 @@ def run(checkpoint: Path | None = None) -> list[dict[str, Any]]:
         rows.append(_row(f"onnxruntime int8, whole 3-min song ({SONG_FRAMES} frames, music coding included)", 2,
                          timings(lambda: dm.generate(song, seed=0), 2), SONG_FRAMES))
 
-        # quality of 8-bit: the same seed, no feedback noise, 8-bit vs float32 over the frames
+        # quality: the same seed, no feedback noise, 8-bit and 4-bit vs float32 over the frames
+        if checkpoint is None:
+            long_music = rng.standard_normal((QUALITY_FRAMES, cfg.music_dim))
+        else:
+            from training.evaluation.long_run import heldout_medley
+            long_music = heldout_medley().music[:QUALITY_FRAMES]
         f32 = load_model(folders["float32"])
-        i8 = load_model(folders["int8"])
-        long_music = rng.standard_normal((1800, cfg.music_dim))
         a = f32.generate(long_music, seed=0, noise_scale=0.0)
-        b = i8.generate(long_music, seed=0, noise_scale=0.0)
-        diff = np.abs(_normalised(f32, a) - _normalised(i8, b))                 # (T, 60)
-        ang = _angle_deg(a, b)                                                  # (T, 20)
-        for n in (300, 1800):
-            rows.append(_info(f"int8 vs float32 after {n} autoregressive steps: "
-                              f"max abs {diff[:n].max():.4f}, mean abs {diff[:n].mean():.5f} (normalised units); "
-                              f"joint angle mean {ang[:n].mean():.3f} deg, max {ang[:n].max():.3f} deg, "
-                              f"at step {n}: mean {ang[n - 1].mean():.3f} deg"))
+        speed = mean_joint_speed(evaluation_positions(a), f32.fps)
+        for precision in PRECISIONS[1:]:
+            q = load_model(folders[precision])
+            b = q.generate(long_music, seed=0, noise_scale=0.0)
+            diff = np.abs(_normalised(f32, a) - _normalised(q, b))              # (T, 60)
+            ang = _angle_deg(a, b)                                              # (T, 20)
+            ratio = mean_joint_speed(evaluation_positions(b), q.fps) / speed
+            for n in (300, QUALITY_FRAMES):
+                rows.append(_info(f"{precision} vs float32 after {n} autoregressive steps: "
+                                  f"max abs {diff[:n].max():.4f}, mean abs {diff[:n].mean():.5f} (normalised units); "
+                                  f"joint angle mean {ang[:n].mean():.3f} deg, max {ang[:n].max():.3f} deg, "
+                                  f"at step {n}: mean {ang[n - 1].mean():.3f} deg"
+                                  + (f"; mean joint speed {precision}/float32 {ratio:.3f}" if n == QUALITY_FRAMES else "")))
     torch.set_num_threads(max(THREADS))
     return rows
 
@@ -145,8 +169,9 @@ def run(checkpoint: Path | None = None) -> list[dict[str, Any]]:
 def main() -> None:
     from benchmarks.__main__ import print_rows
 
-    p = argparse.ArgumentParser(description="Per-frame inference cost and 8-bit quality of the generator.")
-    p.add_argument("--checkpoint", type=Path, help="a training checkpoint (default: random-init paper-size model)")
+    p = argparse.ArgumentParser(description="Per-frame inference cost and 8-/4-bit quality of the generator.")
+    p.add_argument("--checkpoint", type=Path, help=f"a training checkpoint (default: {SHIPPED_CHECKPOINT} if it "
+                                                   "exists, else a random-init paper-size model)")
     print_rows(run(p.parse_args().checkpoint))
 
 

@@ -7,7 +7,7 @@ Layout of a model folder (format `FORMAT_VERSION`, read by `dance_addon.core.gen
                         -> code (1, T, 60); T dynamic, one call for the whole song
     step.onnx           one frame: prev_motion (1, 60), music_code (1, 60),
                         h (2, 1, 1024), c (2, 1, 1024) -> motion (1, 60), h_out, c_out
-                        (all normalised units; float32 or 8-bit weights, see `precision`)
+                        (all normalised units; float32, 8-bit or 4-bit weights, see `precision`)
 
 Each .onnx carries the same metadata JSON in its `metadata_props` under the key
 `dance_addon`, so a graph file that travels alone still says what it is.
@@ -44,9 +44,11 @@ from dance_addon.core.generator import CODER_INPUTS, FORMAT_VERSION, MANIFEST, M
 from dance_addon.core.skeleton import JOINT_NAMES
 from training.model import DanceGenerator
 from dance_addon.core.motion_code import MOTION_CODE
+from training.int4 import quantize_matmuls_int4
 from training.train import load_checkpoint
 
 OPSET = 17
+PRECISIONS = ("int8", "int4", "float32")
 
 
 class _UnrolledStep(nn.Module):
@@ -169,11 +171,12 @@ def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_v
 
     norm: motion_mean/motion_std (60,), music_mean/music_std (F,) as arrays or lists.
     start_poses: (K, 60) normalised motion frames the runtime picks a first frame from by seed.
-    precision: "int8" (shipped: ~4x smaller and faster) or "float32" (reference, parity).
+    precision: "int8" (shipped: ~4x smaller and faster), "int4" (the LSTM weights in 4 bits,
+    `training.int4`; the rest float32) or "float32" (reference, parity).
     style_names: a name for each of the model's learned styles (default "style 0", ...).
     """
-    if precision not in ("int8", "float32"):
-        raise ValueError(f"precision must be 'int8' or 'float32', got {precision!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     cfg = model.cfg
     if len(feature_columns) != cfg.music_dim:
         raise ValueError(f"{len(feature_columns)} feature columns but the model takes music_dim={cfg.music_dim}")
@@ -217,7 +220,10 @@ def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_v
         with tempfile.TemporaryDirectory() as tmp:
             f32 = Path(tmp) / "step_f32.onnx"
             export_step(model, f32)
-            quantize_step(f32, step_path)
+            if precision == "int8":
+                quantize_step(f32, step_path)
+            else:
+                quantize_matmuls_int4(f32, step_path, weight_prefix="lstm_w.")   # the LSTM's [W_ih; W_hh]
     for p in (coder_path, step_path):
         _embed_metadata(p, meta_json)
     files = {"music_coder": coder_path.name, "step": step_path.name}
@@ -250,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("out", type=Path, help="model folder to write (model.json, music_coder.onnx, step.onnx)")
     p.add_argument("--licence", required=True, help="licence of the weights (follows the training data's)")
     p.add_argument("--model-version", required=True)
-    p.add_argument("--precision", choices=("int8", "float32"), default="int8")
+    p.add_argument("--precision", choices=PRECISIONS, default="int8")
     a = p.parse_args(argv)
     print(export_checkpoint(a.checkpoint, a.out, licence=a.licence, model_version=a.model_version,
                             precision=a.precision))
