@@ -147,9 +147,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--teacher-forcing-only", action="store_true",
                    help="the baseline recipe: every input frame from the ground truth (see the module doc)")
     p.add_argument("--models-dir", type=Path, default=MODELS_DIR, help="where the model folder goes (default: models/)")
+    p.add_argument("--lstm-hidden", type=int, default=GeneratorConfig.lstm_hidden,
+                   help="LSTM units per layer (default: the paper's 1024)")
     a = p.parse_args(argv)
     train_cfg = teacher_forcing_only(TrainConfig(steps=a.steps)) if a.teacher_forcing_only else TrainConfig(steps=a.steps)
-    cfg = PipelineConfig(name=a.name, train=train_cfg)
+    model_cfg = replace(PipelineConfig().model, lstm_hidden=a.lstm_hidden)
+    cfg = PipelineConfig(name=a.name, model=model_cfg, train=train_cfg)
     folder = run_pipeline(cfg, models_dir=a.models_dir, resume=a.resume, evaluate=not a.no_eval)
     print(f"model: {folder} (card: {folder / 'MODEL_CARD.md'})")
 
