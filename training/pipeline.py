@@ -102,7 +102,7 @@ coder, exported in {cfg.precision} for onnxruntime (model.json, music_coder.onnx
 ## Retrain
 
 `python -m training.pipeline --name {cfg.name} --steps {cfg.train.steps}{' --teacher-forcing-only' if cfg.train == teacher_forcing_only(cfg.train) else ''}`
-(`make train`, `make train-baseline`); `--resume` continues from runs/{cfg.name}/checkpoint.pt.
+({'`make train-baseline`' if cfg.train == teacher_forcing_only(cfg.train) else '`make train`'}); `--resume` continues from runs/{cfg.name}/checkpoint.pt.
 """
     path = Path(folder) / "MODEL_CARD.md"
     path.write_text(card)
