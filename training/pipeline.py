@@ -101,7 +101,7 @@ coder, exported in {cfg.precision} for onnxruntime (model.json, music_coder.onnx
 
 ## Retrain
 
-`python -m training.pipeline --name {cfg.name} --steps {cfg.train.steps}{' --teacher-forcing-only' if cfg.train == teacher_forcing_only(cfg.train) else ''}`
+`python -m training.pipeline --name {cfg.name} --steps {cfg.train.steps}{' --teacher-forcing-only --models-dir baselines' if cfg.train == teacher_forcing_only(cfg.train) else ''}`
 ({'`make train-baseline`' if cfg.train == teacher_forcing_only(cfg.train) else '`make train`'}); `--resume` continues from runs/{cfg.name}/checkpoint.pt.
 """
     path = Path(folder) / "MODEL_CARD.md"
