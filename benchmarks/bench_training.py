@@ -34,8 +34,8 @@ def run() -> list[dict]:
     phase2 = f"phase 2, {cfg.free_gt_frames} ground truth / {cfg.free_self_frames} self-fed"
     for label, step in (("teacher-forced", 0), (phase1, cfg.ramp_steps), (phase2, cfg.free_from_step)):
         def one_step():
-            motion, music = data.sample(cfg.batch_size, cfg.window, gen)
-            loss = window_loss(model, motion, music, step, cfg, gen)
+            motion, music, style = data.sample(cfg.batch_size, cfg.window, gen)
+            loss = window_loss(model, motion, music, style, step, cfg, gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
