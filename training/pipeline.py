@@ -69,9 +69,10 @@ def write_model_card(folder: Path, cfg: PipelineConfig, meta: dict, eval_table: 
     recordings = prov.get("recordings", [])
     clips = sorted({r.get("clip", "?") for r in recordings})
     tracks = sorted({r.get("track", "?") for r in recordings})
+    baseline = cfg.train == teacher_forcing_only(cfg.train)
     role = ("A baseline for the evaluation, not offered by the add-on: trained with teacher forcing only "
             "(every input frame from the ground truth), otherwise as the shipped model."
-            if cfg.train == teacher_forcing_only(cfg.train) else "The dance generator the add-on ships.")
+            if baseline else "The dance generator the add-on ships.")
     card = f"""# {cfg.name}
 
 {role} It is the paper's action generation sub-network (encoder, a
@@ -101,8 +102,8 @@ coder, exported in {cfg.precision} for onnxruntime (model.json, music_coder.onnx
 
 ## Retrain
 
-`python -m training.pipeline --name {cfg.name} --steps {cfg.train.steps}{' --teacher-forcing-only --models-dir baselines' if cfg.train == teacher_forcing_only(cfg.train) else ''}`
-({'`make train-baseline`' if cfg.train == teacher_forcing_only(cfg.train) else '`make train`'}); `--resume` continues from runs/{cfg.name}/checkpoint.pt.
+`python -m training.pipeline --name {cfg.name} --steps {cfg.train.steps}{' --teacher-forcing-only --models-dir baselines' if baseline else ''}`
+({'`make train-baseline`' if baseline else '`make train`'}); `--resume` continues from runs/{cfg.name}/checkpoint.pt.
 """
     path = Path(folder) / "MODEL_CARD.md"
     path.write_text(card)

@@ -217,7 +217,9 @@ def compute_bake(plan: BakePlan, progress: ProgressFn | None = None) -> BakeResu
     """Features, generation, resampling and posing, in memory (no bpy access: safe in a thread)."""
     feats = music_mod.extract_features(plan.song, music_mod.ANALYSIS_SR, plan.model.fps,
                                        source=plan.span.filepath)
-    rotvecs_model = plan.model.generate(feats.matrix, seed=plan.request.seed, progress=progress)  # (T, 20, 3)
+    style = plan.model.pick_style(plan.request.seed)
+    rotvecs_model = plan.model.generate(feats.matrix, seed=plan.request.seed, progress=progress,
+                                        style=style)                                # (T, 20, 3)
     # model frames -> scene frames: scene frame k (from frame_start) sits at k / scene_fps seconds
     positions = np.arange(plan.frame_count) / plan.span.scene_fps * plan.model.fps
     quats = sample_quats(rotvec_to_quat(rotvecs_model.astype(np.float64)), positions)
@@ -231,8 +233,7 @@ def compute_bake(plan: BakePlan, progress: ProgressFn | None = None) -> BakeResu
         raise BakeError(str(e)) from None
     frames = np.arange(plan.frame_start, plan.frame_end, dtype=np.float64)
     score = beatalign.beat_align_score(forward_kinematics(rotvecs), plan.span.scene_fps, feats.beat_times)
-    style = plan.model.style_names[plan.model.pick_style(plan.request.seed)]
-    return BakeResult(pose, frames, feats.tempo, len(feats.beats), score, rotvecs, style)
+    return BakeResult(pose, frames, feats.tempo, len(feats.beats), score, rotvecs, plan.model.style_names[style])
 
 
 def apply_bake(plan: BakePlan, result: BakeResult) -> BakeReport:

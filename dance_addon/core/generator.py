@@ -55,8 +55,8 @@ class Cancelled(Exception):
 
 _REQUIRED = ("format_version", "model_version", "joint_names", "fps", "motion_dim", "music_dim",
              "features_version", "feature_columns", "motion_mean", "motion_std", "music_mean",
-             "music_std", "start_poses", "motion_code", "style_names", "style_vectors", "feedback_noise_std", "lstm_layers", "lstm_hidden",
-             "precision", "provenance", "licence", "files", "sha256")
+             "music_std", "start_poses", "motion_code", "style_names", "style_vectors", "feedback_noise_std",
+             "lstm_layers", "lstm_hidden", "precision", "provenance", "licence", "files", "sha256")
 
 
 def _fail(where: Path, what: str, todo: str = "re-export it with training/export.py or reinstall the add-on") -> ModelError:
@@ -251,7 +251,7 @@ def load_model(path: str | Path, features_version: str | None = None,
     _vector(meta, "start_poses", (k, MOTION_DIM), manifest)
     n = len(meta["style_names"]) if isinstance(meta["style_names"], list) else 0
     v = meta["style_vectors"]
-    if n < 1 or not isinstance(v, list) or len(v) != n or not v or not isinstance(v[0], list) or not v[0]:
+    if n < 1 or not isinstance(v, list) or len(v) != n or not isinstance(v[0], list) or not v[0]:
         raise _fail(manifest, "'style_names' and 'style_vectors' should list the same styles, at least one")
     _vector(meta, "style_vectors", (n, len(v[0])), manifest)
 
