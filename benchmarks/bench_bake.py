@@ -43,8 +43,8 @@ def _song(path: Path) -> None:
 def _model(folder: Path) -> Path:
     import torch
 
-    from dance_addon.core import music
-    from dance_addon.core.skeleton import MOTION_DIM
+    from dance_addon.core.music import features as music
+    from dance_addon.core.motion.skeleton import MOTION_DIM
     from training.export import export_model
     from training.model import DanceGenerator, GeneratorConfig
 

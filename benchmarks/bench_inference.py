@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from dance_addon.core.generator import DanceModel, load_model
-from dance_addon.core.rotations import quat_conjugate, quat_multiply, quat_to_rotvec, rotvec_to_quat
-from dance_addon.core.skeleton import MOTION_DIM
+from dance_addon.core.choreography.lstm import DanceModel, load_model
+from dance_addon.core.motion.rotations import quat_conjugate, quat_multiply, quat_to_rotvec, rotvec_to_quat
+from dance_addon.core.motion.skeleton import MOTION_DIM
 from training.evaluation.dynamics import mean_joint_speed
 from training.evaluation.joints import evaluation_positions
 from training.export import export_model

@@ -30,7 +30,7 @@ def _setup():
 
 
 def _motion(n: int, seed: int = 0) -> np.ndarray:
-    from dance_addon.core.rotations import rotvec_to_quat
+    from dance_addon.core.motion.rotations import rotvec_to_quat
 
     rv = np.cumsum(np.random.default_rng(seed).normal(scale=0.05, size=(n, 20, 3)), axis=0)
     return rotvec_to_quat(rv)  # (n, 20, 4)

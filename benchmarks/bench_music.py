@@ -2,7 +2,7 @@
 
 Input: the first 180 s of the immich-memories-music tracks concatenated, as decoded
 (48 kHz stereo float32). Both pipelines start from those samples:
-- ours: dance_addon.core.music.extract_features (mix-down, our resampler to 22050 Hz,
+- ours: dance_addon.core.music.features.extract_features (mix-down, our resampler to 22050 Hz,
   every feature column, beats).
 - librosa: mix-down, librosa.resample (soxr_hq) to 22050 Hz, then onset_strength,
   mfcc, chroma_stft (tuning=0), rms (all at hop 735 = 30 fps) and beat_track (its
@@ -54,8 +54,8 @@ def _librosa_features(y: np.ndarray, sr: int) -> None:
 
 
 def run() -> list[dict]:
-    from dance_addon.core.audio import resample
-    from dance_addon.core.music import extract_features
+    from dance_addon.core.music.audio import resample
+    from dance_addon.core.music.features import extract_features
 
     y48 = _music_48k()
     y22 = resample(y48.mean(axis=1), 48000, 22050)

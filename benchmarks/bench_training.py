@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from benchmarks import timings
-from dance_addon.core.skeleton import MOTION_DIM
+from dance_addon.core.motion.skeleton import MOTION_DIM
 from training.model import DanceGenerator, GeneratorConfig
 from training.train import PairedWindows, TrainConfig, window_loss
 

@@ -17,7 +17,7 @@ import numpy as np
 
 
 def _default_model() -> Path:
-    from .core.models import shipped_model_dirs
+    from .core.choreography.model_folders import shipped_model_dirs
 
     found = shipped_model_dirs()
     if not found:
@@ -28,7 +28,7 @@ def _default_model() -> Path:
 
 def grounded_positions(rotvecs: np.ndarray) -> np.ndarray:
     """Forward kinematics of a dance in place, the lowest foot point on Y = 0 every frame."""
-    from .core import skeleton as sk
+    from .core.motion import skeleton as sk
 
     pos = sk.forward_kinematics(rotvecs)
     pos[..., 1] += sk.grounded_pelvis_height(rotvecs)[:, None]
@@ -36,10 +36,11 @@ def grounded_positions(rotvecs: np.ndarray) -> np.ndarray:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .core import music, skeleton as sk
-    from .core.bvh import write_bvh
-    from .core.generator import ModelError, load_model
-    from .core.rotations import resample_rotvecs
+    from .core.music import features as music
+    from .core.motion import skeleton as sk
+    from .core.motion.bvh import write_bvh
+    from .core.choreography.lstm import ModelError, load_model
+    from .core.motion.rotations import resample_rotvecs
 
     try:
         model = load_model(args.model or _default_model(), features_version=music.FEATURES_VERSION,

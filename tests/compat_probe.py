@@ -20,9 +20,9 @@ import numpy as np  # noqa: E402
 
 def main(model_dir: str, song: str) -> dict:
     from dance_addon.blender import bake, character, keying, retarget
-    from dance_addon.core import bonemaps
-    from dance_addon.core.rig import pose_rig
-    from dance_addon.core.rotations import quat_to_matrix
+    from dance_addon.core.rig import bonemaps
+    from dance_addon.core.rig.posing import pose_rig
+    from dance_addon.core.motion.rotations import quat_to_matrix
 
     facts: dict = {"version": bpy.app.version_string, "slotted": "slots" in bpy.types.Action.bl_rna.properties}
     bpy.ops.wm.read_factory_settings(use_empty=True)

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from dance_addon.core.music import ANALYSIS_SR as SR
+from dance_addon.core.music.features import ANALYSIS_SR as SR
 
 
 def corr(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,7 +1,9 @@
 """Shared helpers for tests that bake canonical motion onto real rigs and measure the result."""
 import numpy as np
 
-from dance_addon.core import bonemaps, rig as core_rig, skeleton as sk
+from dance_addon.core.rig import bonemaps
+from dance_addon.core.rig import posing as core_rig
+from dance_addon.core.motion import skeleton as sk
 
 
 def smooth_motion(n=40, seed=0):

@@ -10,9 +10,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from dance_addon.core import music as music_mod
-from dance_addon.core.generator import Cancelled
-from dance_addon.core.skeleton import MOTION_DIM
+from dance_addon.core.music import features as music_mod
+from dance_addon.core.choreography.lstm import Cancelled
+from dance_addon.core.motion.skeleton import MOTION_DIM
 from training.export import export_model
 from training.model import DanceGenerator, GeneratorConfig, MusicCoderConfig
 
@@ -69,7 +69,7 @@ def _snapshot(bpy):
 
 def test_bake_keys_the_strip_span_into_a_new_action(scene_with_song):
     from dance_addon.blender import bake
-    from dance_addon.core.models import shipped_model_dirs
+    from dance_addon.core.choreography.model_folders import shipped_model_dirs
 
     bpy, scene, strip, arm = scene_with_song
     old = bpy.data.actions.new("Idle")

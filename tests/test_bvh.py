@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from dance_addon.core import skeleton as sk
-from dance_addon.core.bvh import BvhError, guess_scale, read_bvh, write_bvh
+from dance_addon.core.motion import skeleton as sk
+from dance_addon.core.motion.bvh import BvhError, guess_scale, read_bvh, write_bvh
 
 SMALL_BVH = """HIERARCHY
 ROOT root

@@ -1,7 +1,7 @@
 """The code-built dancer: canonical bones in a grounded T-pose, and a body that follows them."""
 import numpy as np
 
-from dance_addon.core import skeleton as sk
+from dance_addon.core.motion import skeleton as sk
 
 
 def test_armature_matches_the_canonical_skeleton(bpy_module):

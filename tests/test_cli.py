@@ -7,8 +7,8 @@ import sys
 
 import numpy as np
 
-from dance_addon.core import skeleton as sk
-from dance_addon.core.bvh import read_bvh
+from dance_addon.core.motion import skeleton as sk
+from dance_addon.core.motion.bvh import read_bvh
 from test_bake import tiny_model_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from dance_addon.core import motion_code as mc, skeleton as sk
-from dance_addon.core.generator import load_model
-from dance_addon.core.skeleton import MOTION_DIM
+from dance_addon.core.motion import motion_code as mc
+from dance_addon.core.motion import skeleton as sk
+from dance_addon.core.choreography.lstm import load_model
+from dance_addon.core.motion.skeleton import MOTION_DIM
 from training.evaluation.evaluate import Dance, ReferenceStats
 from training.evaluation.run import (COLUMNS, RANDOM, REAL, HeldoutPair, HeldoutSet, SourceClip, find_models,
                                      format_table, model_dances, random_clip_dances, run_evaluation, write_results)
@@ -183,7 +184,7 @@ def test_long_run_measures_every_window_of_every_seed(reference, model_folder):
 
 
 def test_heldout_medley_is_three_minutes_of_the_heldout_tracks(tmp_path):
-    from dance_addon.core.music import FEATURE_COLUMNS
+    from dance_addon.core.music.features import FEATURE_COLUMNS
     from training.data.clips import load_split
     from training.evaluation.long_run import heldout_medley
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dance_addon.core.models import shipped_model_dirs
+from dance_addon.core.choreography.model_folders import shipped_model_dirs
 
 REPO = Path(__file__).resolve().parents[1]
 EXT_ID = "dance_addon"
@@ -92,7 +92,7 @@ def test_panel_settings_and_operators_bake(linked_extension, music_tracks, tmp_p
     assert "style style 0" in s.last_result                 # the tiny model has one style, named by default
     # the edited map saved as a preset is found again by detection
     assert bpy.ops.dance.save_bone_map(name="No collar") == {"FINISHED"}
-    bonemaps = importlib.import_module(f"{MODULE}.core.bonemaps")
+    bonemaps = importlib.import_module(f"{MODULE}.core.rig.bonemaps")
     prefs = importlib.import_module(f"{MODULE}.blender.preferences")
     presets = bonemaps.load_user_presets(prefs.user_bone_maps_folder())
     assert presets["user:No collar"].candidates["left_collar"] == ()

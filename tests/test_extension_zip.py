@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dance_addon.core import music as music_mod
-from dance_addon.core.generator import load_model
+from dance_addon.core.music import features as music_mod
+from dance_addon.core.choreography.lstm import load_model
 from probes import run_probe
 from test_bake import tiny_model_dir
 from tools.build_extension import build

@@ -1,7 +1,7 @@
 """The generator: model shapes, training determinism and resume, ONNX export parity with
 PyTorch, and the add-on runtime (validation, determinism, progress, cancellation).
 
-Music features here are synthetic (the real ones come from dance_addon.core.music)."""
+Music features here are synthetic (the real ones come from dance_addon.core.music.features)."""
 from __future__ import annotations
 
 import json
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from dance_addon.core.generator import Cancelled, ModelError, load_model
-from dance_addon.core.skeleton import JOINT_NAMES, MOTION_DIM
+from dance_addon.core.choreography.lstm import Cancelled, ModelError, load_model
+from dance_addon.core.motion.skeleton import JOINT_NAMES, MOTION_DIM
 from training.export import export_checkpoint, export_model
 from training.model import DanceGenerator, GeneratorConfig, MusicCoderConfig
 from training.train import (NormStats, PairedWindows, TrainConfig, load_pairs, self_fed_mask, train,

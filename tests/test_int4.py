@@ -7,8 +7,8 @@ import onnx
 import pytest
 import torch
 
-from dance_addon.core.generator import load_model
-from dance_addon.core.skeleton import MOTION_DIM
+from dance_addon.core.choreography.lstm import load_model
+from dance_addon.core.motion.skeleton import MOTION_DIM
 from training.export import export_model
 from training.int4 import pack_int4, unpack_int4
 from training.model import DanceGenerator, GeneratorConfig, MusicCoderConfig

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy.linalg import sqrtm
 
-from dance_addon.core import skeleton as sk
-from dance_addon.core.rotations import rotvec_to_matrix
+from dance_addon.core.motion import skeleton as sk
+from dance_addon.core.motion.rotations import rotvec_to_matrix
 from training.evaluation import beats, dynamics, features, feet, fid
 from training.evaluation.evaluate import Dance, ReferenceStats, evaluate_set
 from training.evaluation.joints import LEFT_TOE, evaluation_positions
@@ -409,7 +409,7 @@ def test_core_beat_align_matches_scipy_smoothing_and_extrema():
     from scipy.ndimage import gaussian_filter1d
     from scipy.signal import argrelextrema
 
-    from dance_addon.core import beatalign
+    from dance_addon.core.motion import beatalign
 
     rng = np.random.default_rng(0)
     for n in (1, 2, 7, 21, 22, 500):

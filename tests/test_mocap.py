@@ -4,8 +4,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from dance_addon.core import skeleton as sk
-from dance_addon.core.bvh import BvhError, read_bvh, write_bvh
+from dance_addon.core.motion import skeleton as sk
+from dance_addon.core.motion.bvh import BvhError, read_bvh, write_bvh
 from training.mocap.aist import AistError, load_aist_motion
 from training.mocap.convert import convert_bvh, file_cosines, load_reference, retarget_motion
 from training.mocap.mappings import CMU_MODERN, CMU_SALSA, DATASETS, SourceMapping

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dance_addon.core.models import PACKAGE_DIR, shipped_model_dirs
+from dance_addon.core.choreography.model_folders import PACKAGE_DIR, shipped_model_dirs
 
 REPO = Path(__file__).resolve().parents[1]
 

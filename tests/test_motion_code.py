@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from dance_addon.core import motion_code as mc
+from dance_addon.core.motion import motion_code as mc
 
 
 def _angle_between(rv_a, rv_b):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from dance_addon.core.music import ANALYSIS_SR, AudioError, extract_features, load_audio
+from dance_addon.core.music.features import ANALYSIS_SR, AudioError, extract_features, load_audio
 
 from music_helpers import corr, f_measure
 

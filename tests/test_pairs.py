@@ -1,8 +1,8 @@
 """Time warps put a clip's kinematic beats on the music's beats, within the stretch bound."""
 import numpy as np
 
-from dance_addon.core import music as music_mod
-from dance_addon.core.skeleton import forward_kinematics
+from dance_addon.core.music import features as music_mod
+from dance_addon.core.motion.skeleton import forward_kinematics
 from training.data.clips import Clip
 from training.data.pairs import Track, make_pair
 from training.data.warp import MAX_STRETCH, match_beats, warp_positions

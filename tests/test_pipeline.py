@@ -5,8 +5,8 @@ import json
 
 import numpy as np
 
-from dance_addon.core import music as music_mod
-from dance_addon.core.generator import load_model
+from dance_addon.core.music import features as music_mod
+from dance_addon.core.choreography.lstm import load_model
 from training.model import GeneratorConfig, MusicCoderConfig
 from training.pipeline import MODEL_LICENCE, PipelineConfig, run_pipeline, teacher_forcing_only
 from training.train import TrainConfig

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dance_addon.core import bonemaps
-from dance_addon.core.rig import pose_rig
+from dance_addon.core.rig import bonemaps
+from dance_addon.core.rig.posing import pose_rig
 from test_bake import tiny_model_dir
 
 

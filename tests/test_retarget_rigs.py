@@ -4,7 +4,9 @@ import pytest
 
 from scipy.spatial.transform import Rotation
 
-from dance_addon.core import bonemaps, rig as core_rig, skeleton as sk
+from dance_addon.core.rig import bonemaps
+from dance_addon.core.rig import posing as core_rig
+from dance_addon.core.motion import skeleton as sk
 from rig_helpers import bake_motion, smooth_motion, world_directions
 
 MIXAMO_NAMES = bonemaps.PRESETS["mixamo"].candidates

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dance_addon.core import bonemaps
-from dance_addon.core.rig import TRUNK_JOINTS, RigError, pose_rig
+from dance_addon.core.rig import bonemaps
+from dance_addon.core.rig.posing import TRUNK_JOINTS, RigError, pose_rig
 from rig_helpers import bake_motion, rest_directions, smooth_motion, world_directions, world_turns
 
 IK_FK_BONES = ("upper_arm_parent.L", "upper_arm_parent.R", "thigh_parent.L", "thigh_parent.R")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation, Slerp
 
-from dance_addon.core import rotations as r
+from dance_addon.core.motion import rotations as r
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dance_addon.core import music, skeleton as sk
-from dance_addon.core.generator import load_model
-from dance_addon.core.models import shipped_model_dirs
+from dance_addon.core.music import features as music
+from dance_addon.core.motion import skeleton as sk
+from dance_addon.core.choreography.lstm import load_model
+from dance_addon.core.choreography.model_folders import shipped_model_dirs
 from training.data.clips import load_split
 from training.evaluation.dynamics import FREEZE_HIGH, FREEZE_LOW, freezing_windows, mean_joint_speed
 from training.mocap.convert import convert_bvh, load_reference

@@ -50,8 +50,8 @@ def use(music_path: str, out_path: str, song: str) -> dict:
 
     facts["onnxruntime_file"] = onnxruntime.__file__
     facts["onnxruntime_version"] = onnxruntime.__version__
-    models = importlib.import_module(f"{MODULE}.core.models")
-    generator = importlib.import_module(f"{MODULE}.core.generator")
+    models = importlib.import_module(f"{MODULE}.core.choreography.model_folders")
+    generator = importlib.import_module(f"{MODULE}.core.choreography.lstm")
     shipped = models.shipped_model_dirs()
     facts["shipped_models"] = [str(d) for d in shipped]
     music = np.load(music_path)

@@ -1,6 +1,6 @@
 """Export a trained generator to the ONNX model folder the add-on loads.
 
-Layout of a model folder (format `FORMAT_VERSION`, read by `dance_addon.core.generator`):
+Layout of a model folder (format `FORMAT_VERSION`, read by `dance_addon.core.choreography.lstm`):
 
     model.json          metadata (below) + the sha256 of each graph file
     music_coder.onnx    music (1, T, F) normalised features, style (1, S) one style vector
@@ -40,10 +40,10 @@ import onnx
 import torch
 from torch import nn
 
-from dance_addon.core.generator import CODER_INPUTS, FORMAT_VERSION, MANIFEST, METADATA_KEY, STEP_INPUTS, STEP_OUTPUTS
-from dance_addon.core.skeleton import JOINT_NAMES
+from dance_addon.core.choreography.lstm import CODER_INPUTS, FORMAT_VERSION, MANIFEST, METADATA_KEY, STEP_INPUTS, STEP_OUTPUTS
+from dance_addon.core.motion.skeleton import JOINT_NAMES
 from training.model import DanceGenerator
-from dance_addon.core.motion_code import MOTION_CODE
+from dance_addon.core.motion.motion_code import MOTION_CODE
 from training.int4 import quantize_matmuls_int4
 from training.train import load_checkpoint
 
@@ -240,7 +240,7 @@ def export_checkpoint(checkpoint: Path, out_dir: Path, *, licence: str, model_ve
     model, ck = load_checkpoint(checkpoint)
     if ck.get("motion_code") != MOTION_CODE:
         raise ValueError(f"{checkpoint} was trained on motion code {ck.get('motion_code')!r}, but the add-on "
-                         f"reads {MOTION_CODE!r} (dance_addon/core/motion_code.py); retrain it")
+                         f"reads {MOTION_CODE!r} (dance_addon/core/motion/motion_code.py); retrain it")
     provenance = {**ck["provenance"], "checkpoint": Path(checkpoint).name, "training_step": ck["step"],
                   "train_config": ck["train_config"]}
     return export_model(model, out_dir, fps=ck["fps"], features_version=ck["features_version"],

@@ -2,8 +2,8 @@
 
 Conventions
 - Motion: 60 numbers per frame, the canonical skeleton's 20 joint rotation vectors
-  (`dance_addon.core.skeleton`), z-scored with the training split's statistics.
-- Music: per-frame feature rows (F columns of `dance_addon.core.music.FEATURE_COLUMNS`),
+  (`dance_addon.core.motion.skeleton`), z-scored with the training split's statistics.
+- Music: per-frame feature rows (F columns of `dance_addon.core.music.features.FEATURE_COLUMNS`),
   z-scored the same way, at the motion's frame rate.
 - Batch-first tensors: (B, T, C).
 
@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dance_addon.core.skeleton import MOTION_DIM
+from dance_addon.core.motion.skeleton import MOTION_DIM
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]  # h, c: each (layers, B, hidden)
 
@@ -59,7 +59,7 @@ class MusicCoderConfig:
 @dataclass
 class GeneratorConfig:
     motion_dim: int = MOTION_DIM        # 20 joints x rotation vector
-    music_dim: int = 32                 # F: number of music feature columns (set from core.music)
+    music_dim: int = 32                 # F: number of music feature columns (set from core.music.features)
     music_code_dim: int = 60
     styles: int = 1                     # learned style vectors (one per source clip in training)
     style_dim: int = 16

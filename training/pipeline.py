@@ -25,7 +25,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from dance_addon.core import music as music_mod
+from dance_addon.core.music import features as music_mod
 from training.data.clips import REPO
 from training.export import export_checkpoint
 from training.model import GeneratorConfig
@@ -80,9 +80,9 @@ def write_model_card(folder: Path, cfg: PipelineConfig, meta: dict, eval_table: 
 coder, exported in {cfg.precision} for onnxruntime (model.json, music_coder.onnx, step.onnx).
 
 - Motion: the canonical 20-joint skeleton's rotation vectors at {meta.get('fps')} fps, the pelvis coded as its
-  tilt plus its heading change per frame (`{meta.get('motion_code')}`, dance_addon/core/motion_code.py); no root
+  tilt plus its heading change per frame (`{meta.get('motion_code')}`, dance_addon/core/motion/motion_code.py); no root
   translation (the add-on keeps the feet on the ground).
-- Music: features `{meta.get('features_version')}` ({len(meta.get('feature_columns', []))} columns, dance_addon/core/music.py).
+- Music: features `{meta.get('features_version')}` ({len(meta.get('feature_columns', []))} columns, dance_addon/core/music/features.py).
 - Styles: {len(meta.get('style_names', []))} learned style vectors, one per training clip; the seed picks one
   (seeds 0 to {len(meta.get('style_names', [])) - 1} each pick a different one).
 - Training data: {len(recordings)} music-motion pairs from {len(clips)} CMU clips warped onto the beats of

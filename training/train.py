@@ -36,7 +36,7 @@ it off, i.e. frozen at run time, where dropout is off).
 
 Learning rate: linear warm-up over `warmup_steps`, then cosine decay to `lr * lr_final`.
 
-Motion is fed to the network as `dance_addon.core.motion_code` codes (the root as swing +
+Motion is fed to the network as `dance_addon.core.motion.motion_code` codes (the root as swing +
 heading change), normalised; `PairedWindows.from_rotvecs` does both.
 
 Outputs in `out_dir`: `checkpoint.pt` (model + optimizer + both configs as dicts + the
@@ -45,8 +45,8 @@ every RNG state: `training/export.py` makes the add-on's model from it alone), `
 (one line per logged step), `args.json` (the run's configs, written at start).
 
 Paired training data on disk (`load_pairs`): a folder of `<name>.npz` files, one per
-recording, each with `rotvecs` (T, 20, 3) float radians in `dance_addon.core.skeleton`
-order, `music` (T, F) float features at the same frame rate (`dance_addon.core.music`),
+recording, each with `rotvecs` (T, 20, 3) float radians in `dance_addon.core.motion.skeleton`
+order, `music` (T, F) float features at the same frame rate (`dance_addon.core.music.features`),
 `fps` (scalar), `features_version` (string) and `feature_columns` (F strings); and beside
 each a `<name>.json` provenance record (source, licence, ...). The record's "clip" (the source
 motion the pair was made from) names the recording's style; without one, the file's name does.
@@ -65,8 +65,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from dance_addon.core import motion_code
-from dance_addon.core.skeleton import MOTION_DIM, NUM_JOINTS
+from dance_addon.core.motion import motion_code
+from dance_addon.core.motion.skeleton import MOTION_DIM, NUM_JOINTS
 from training.model import DanceGenerator, GeneratorConfig
 
 
@@ -194,7 +194,7 @@ class PairedWindows:
     def from_rotvecs(cls, rotvecs: list[np.ndarray], musics: list[np.ndarray],
                      styles: Sequence[str] | None = None) -> "PairedWindows":
         """Recordings as joint rotation vectors ((T, 60) or (T, 20, 3)) -> motion codes
-        (`dance_addon.core.motion_code`), normalised with statistics computed on them."""
+        (`dance_addon.core.motion.motion_code`), normalised with statistics computed on them."""
         codes = [motion_code.encode(np.asarray(r).reshape(len(r), NUM_JOINTS, 3)) for r in rotvecs]
         return cls(codes, musics, NormStats.compute(codes, musics), styles)
 

@@ -27,12 +27,13 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..core import beatalign, bonemaps
-from ..core import music as music_mod
-from ..core.generator import DanceModel, ModelError, ProgressFn, load_model
-from ..core.rig import RigError, RigPose, RigRest, face_forward, pose_rig
-from ..core.rotations import quat_to_rotvec, rotvec_to_quat, sample_quats
-from ..core.skeleton import NUM_JOINTS, STANDING_HEIGHT, forward_kinematics
+from ..core.motion import beatalign
+from ..core.rig import bonemaps
+from ..core.music import features as music_mod
+from ..core.choreography.lstm import DanceModel, ModelError, ProgressFn, load_model
+from ..core.rig.posing import RigError, RigPose, RigRest, face_forward, pose_rig
+from ..core.motion.rotations import quat_to_rotvec, rotvec_to_quat, sample_quats
+from ..core.motion.skeleton import NUM_JOINTS, STANDING_HEIGHT, forward_kinematics
 from . import keying, retarget, strips
 from .preferences import user_bone_maps_folder
 

@@ -10,8 +10,8 @@ import bpy
 import numpy as np
 from mathutils import Matrix, Vector
 
-from ..core import skeleton as sk
-from ..core.rig import CANONICAL_TO_BLENDER
+from ..core.motion import skeleton as sk
+from ..core.rig.posing import CANONICAL_TO_BLENDER
 
 # radius of each body part in metres, by the joint at the head of the bone
 _RADII = {

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
-from ..core.rotations import matrix_to_euler, quat_continuity, quat_to_matrix, quat_to_rotvec
+from ..core.motion.rotations import matrix_to_euler, quat_continuity, quat_to_matrix, quat_to_rotvec
 
 # Blender's Euler order 'XYZ' applies X first, so its matrix is Rz @ Ry @ Rx: our intrinsic "ZYX".
 _EULER_ORDER = {"XYZ": "ZYX", "XZY": "YZX", "YXZ": "ZXY", "YZX": "XZY", "ZXY": "YXZ", "ZYX": "XYZ"}

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import bpy
 
-from ..core import bonemaps
-from ..core.generator import Cancelled
+from ..core.rig import bonemaps
+from ..core.choreography.lstm import Cancelled
 from . import bake, retarget
 from .preferences import user_bone_maps_folder
 

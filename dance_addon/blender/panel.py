@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import bpy
 
-from ..core.bonemaps import REQUIRED_JOINTS
+from ..core.rig.bonemaps import REQUIRED_JOINTS
 
 
 class DANCE_PT_main(bpy.types.Panel):

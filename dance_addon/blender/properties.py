@@ -5,8 +5,8 @@ from pathlib import Path
 
 import bpy
 
-from ..core import models as models_mod
-from ..core.skeleton import JOINT_NAMES
+from ..core.choreography import model_folders as models_mod
+from ..core.motion.skeleton import JOINT_NAMES
 from . import strips
 from .preferences import ADDON_PACKAGE
 

@@ -1,11 +1,11 @@
-"""Read an armature's rest pose for core.rig, and key a computed pose into a new action."""
+"""Read an armature's rest pose for core.rig.posing, and key a computed pose into a new action."""
 from __future__ import annotations
 
 import bpy
 import numpy as np
 
-from ..core.bonemaps import Constant
-from ..core.rig import RigError, RigPose, RigRest
+from ..core.rig.bonemaps import Constant
+from ..core.rig.posing import RigError, RigPose, RigRest
 from . import keying
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..core import music
+from ..core.music import features as music
 
 
 class StripError(ValueError):

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dance_addon.core.rotations import quat_to_rotvec, rotvec_continuity, rotvec_to_quat, sample_linear, sample_quats
-from dance_addon.core.skeleton import forward_kinematics
+from dance_addon.core.motion.rotations import quat_to_rotvec, rotvec_continuity, rotvec_to_quat, sample_linear, sample_quats
+from dance_addon.core.motion.skeleton import forward_kinematics
 from training.mocap.convert import convert_bvh, load_reference
 from training.mocap.mappings import DATASETS
 

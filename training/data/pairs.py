@@ -3,7 +3,7 @@
 How a pair is made (the honest substitute for dancers recorded to music):
 1. A clip (canonical motion, 30 fps) and a real track are taken. The clip's kinematic beats are
    Bailando's: local minima of the smoothed mean joint speed (training.evaluation.beats). The
-   track's beats are our beat tracker's (dance_addon.core.music), the ones the model hears.
+   track's beats are our beat tracker's (dance_addon.core.music.features), the ones the model hears.
 2. Motion beats are matched in order to music beats with a bounded local stretch
    (training.data.warp, at most 1.35x faster or slower), and the clip is resampled along the
    piecewise-linear time map through the matched pairs (slerp for rotations).
@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dance_addon.core import music as music_mod
-from dance_addon.core.rotations import quat_to_rotvec, rotvec_continuity, rotvec_to_quat, sample_linear, sample_quats
-from dance_addon.core.skeleton import forward_kinematics
+from dance_addon.core.music import features as music_mod
+from dance_addon.core.motion.rotations import quat_to_rotvec, rotvec_continuity, rotvec_to_quat, sample_linear, sample_quats
+from dance_addon.core.motion.skeleton import forward_kinematics
 from training.data.clips import CACHE_DIR, FPS, Clip, Split, load_clips, load_split
 from training.data.warp import match_beats, warp_positions
 from training.evaluation.beats import beat_align_score_bailando, kinematic_beats_bailando, music_beats_librosa

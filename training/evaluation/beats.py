@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import argrelextrema
 
-from dance_addon.core import beatalign as core_beatalign
+from dance_addon.core.motion import beatalign as core_beatalign
 
 from .joints import at_fps, check_fps, check_positions
 

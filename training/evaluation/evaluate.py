@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dance_addon.core.skeleton import NUM_JOINTS, grounded_pelvis_height
+from dance_addon.core.motion.skeleton import NUM_JOINTS, grounded_pelvis_height
 from .beats import beat_align_score_bailando, beat_align_score_fact
 from .dynamics import freezing_windows, jerk, joint_speeds
 from .features import geometric_features, kinetic_features

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dance_addon.core.skeleton import joint_index, rest_positions
+from dance_addon.core.motion.skeleton import joint_index, rest_positions
 from .joints import at_fps, check_fps, check_positions
 
 FEATURE_FPS = 60.0

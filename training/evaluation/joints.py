@@ -1,7 +1,7 @@
 """The joint layout every metric here reads: SMPL's 24 joints, rebuilt from our 20-joint skeleton.
 
 The published recipes (AIST++ features, Bailando, FACT, EDGE) all run on SMPL's 24 joint
-positions. Our canonical skeleton (dance_addon.core.skeleton) drops SMPL's two toe joints and
+positions. Our canonical skeleton (dance_addon.core.motion.skeleton) drops SMPL's two toe joints and
 two hand-end joints; they carry no rotation, so their positions follow exactly from the ankle
 and wrist world rotations and skeleton.END_OFFSETS. `evaluation_positions` puts them back and
 returns positions in SMPL's order, so the recipes keep their joint indices and dimensions
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dance_addon.core.rotations import resample_linear
-from dance_addon.core.skeleton import NUM_JOINTS, SMPL_INDEX, end_positions, forward_kinematics
+from dance_addon.core.motion.rotations import resample_linear
+from dance_addon.core.motion.skeleton import NUM_JOINTS, SMPL_INDEX, end_positions, forward_kinematics
 
 NUM_SMPL_JOINTS = 24
 

@@ -21,8 +21,9 @@ from typing import Sequence
 
 import numpy as np
 
-from dance_addon.core import motion_code, music as music_mod
-from dance_addon.core.generator import load_model
+from dance_addon.core.motion import motion_code
+from dance_addon.core.music import features as music_mod
+from dance_addon.core.choreography.lstm import load_model
 from training.evaluation.dynamics import FREEZE_HIGH, FREEZE_LOW, freezing_windows, mean_joint_speed
 from training.evaluation.evaluate import Dance, ReferenceStats
 

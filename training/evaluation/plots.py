@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dance_addon.core.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS, SMPL_INDEX
+from dance_addon.core.motion.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS, SMPL_INDEX
 from .beats import kinematic_beats_bailando
 from .dynamics import FREEZE_HIGH, FREEZE_LOW, freezing_windows, joint_speeds
 from .evaluate import Dance

@@ -6,7 +6,7 @@ from typing import Iterable
 
 import numpy as np
 
-from dance_addon.core.skeleton import MOTION_DIM, NUM_JOINTS
+from dance_addon.core.motion.skeleton import MOTION_DIM, NUM_JOINTS
 
 
 # Radians of tolerance on both sides of the data's range: the CMU import never moves the collars

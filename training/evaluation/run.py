@@ -42,7 +42,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dance_addon.core.generator import load_model
+from dance_addon.core.choreography.lstm import load_model
 from training.evaluation import long_run, plots
 from training.evaluation.beats import beat_align_score_bailando, music_beat_frames
 from training.evaluation.evaluate import Dance, ReferenceStats, evaluate_set
@@ -284,7 +284,7 @@ def load_heldout_data() -> tuple[HeldoutSet, list[SourceClip], list[Dance]]:
     Returns the held-out set, the held-out clips at captured timing, and the training pairs as
     reference dances (motion only).
     """
-    from dance_addon.core import music as music_mod
+    from dance_addon.core.music import features as music_mod
     from training.data.clips import FPS, load_clips, load_split
     from training.data.pairs import build_pairs, split_clips
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dance_addon.core.rotations import resample_linear, resample_rotvecs
-from dance_addon.core.skeleton import SMPL_INDEX
+from dance_addon.core.motion.rotations import resample_linear, resample_rotvecs
+from dance_addon.core.motion.skeleton import SMPL_INDEX
 
 from .convert import CanonicalMotion
 

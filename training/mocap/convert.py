@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dance_addon.core import retarget as rt
-from dance_addon.core.bvh import BvhError, BvhMotion, read_bvh
-from dance_addon.core.rotations import resample_linear, resample_rotvecs
-from dance_addon.core.skeleton import (JOINT_NAMES, NUM_JOINTS, STANDING_HEIGHT, end_positions, forward_kinematics,
+from dance_addon.core.motion import retarget as rt
+from dance_addon.core.motion.bvh import BvhError, BvhMotion, read_bvh
+from dance_addon.core.motion.rotations import resample_linear, resample_rotvecs
+from dance_addon.core.motion.skeleton import (JOINT_NAMES, NUM_JOINTS, STANDING_HEIGHT, end_positions, forward_kinematics,
                                        global_rotations)
 
 from .mappings import ENDS, SourceMapping

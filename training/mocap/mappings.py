@@ -1,7 +1,7 @@
 """Joint-name mappings from the two BVH datasets in ../shared/data to the canonical skeleton.
 
 Each entry names, for every canonical joint, the source joint whose WORLD rotation drives it
-(dance_addon.core.retarget explains why world rotations make unmapped source joints harmless),
+(dance_addon.core.motion.retarget explains why world rotations make unmapped source joints harmless),
 and, for the ankles and wrists, the source joint (or End Site, "<joint>_end") that marks the
 toes and hand, which orients the ankle and wrist themselves.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dance_addon.core.skeleton import JOINT_NAMES
+from dance_addon.core.motion.skeleton import JOINT_NAMES
 
 ENDS = ("left_ankle", "right_ankle", "left_wrist", "right_wrist")  # order of the extended tree's ends
 

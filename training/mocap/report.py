@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dance_addon.core.bvh import read_bvh
-from dance_addon.core.rotations import resample_times
+from dance_addon.core.motion.bvh import read_bvh
+from dance_addon.core.motion.rotations import resample_times
 
 from .convert import file_cosines, load_reference, source_indices
 from .mappings import DATASETS, SourceMapping

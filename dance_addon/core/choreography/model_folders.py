@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .generator import MANIFEST
+from .lstm import MANIFEST
 
 # The dance_addon package folder, with symlinks resolved (a source tree linked into Blender's
 # extensions folder resolves to the repository).
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = Path(__file__).resolve().parents[2]
 
 
 def model_dirs_in(folder: Path | None) -> list[Path]:

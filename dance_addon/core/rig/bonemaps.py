@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .skeleton import JOINT_NAMES
+from ..motion.skeleton import JOINT_NAMES
 
 REQUIRED_JOINTS: tuple[str, ...] = (
     "pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",

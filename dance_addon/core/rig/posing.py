@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import skeleton as sk
-from .retarget import align_vectors
-from .rotations import matrix_to_quat, matrix_to_rotvec, quat_continuity, rotvec_continuity, rotvec_to_matrix
+from ..motion import skeleton as sk
+from ..motion.retarget import align_vectors
+from ..motion.rotations import matrix_to_quat, matrix_to_rotvec, quat_continuity, rotvec_continuity, rotvec_to_matrix
 
 # canonical (Y up, +Z forward) -> Blender (Z up, facing -Y)
 CANONICAL_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])

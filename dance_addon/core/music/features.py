@@ -2,7 +2,7 @@
 
 Public API
 - `load_audio(path, sr=ANALYSIS_SR, backend='auto')` -> (n,) float32 mono samples
-  (decoding and resampling: core/audio.py).
+  (decoding and resampling: core/music/audio.py).
 - `extract_features(samples, sr, fps=30)` -> `MusicFeatures` with `matrix` (T, F)
   float32, `beats` (frame indices), `tempo` (BPM), `fps` and more.
 - `FEATURE_COLUMNS` names every column of `matrix`, in order; `FEATURES_VERSION`
@@ -12,11 +12,11 @@ Public API
 
 Pipeline (numpy only; each step states which librosa 0.11 function it reproduces)
 1. Mono (mean over channels), resampled to ANALYSIS_SR = 22050 Hz by our own
-   polyphase windowed-sinc (core/audio.py), identical for every decoder.
+   polyphase windowed-sinc (core/music/audio.py), identical for every decoder.
 2. Frame-synchronous spectra: frame t is centred exactly on sample round(t * sr / fps),
    i.e. on time t / fps (to 1 / (2 * 22050) s) for ANY fps, 29.97 included; no
    resampling of feature rows. T = 1 + floor(n * fps / sr) frames, as librosa with
-   hop = sr / fps. STFT: n_fft 2048, periodic Hann, zero padding (core/spectral.py).
+   hop = sr / fps. STFT: n_fft 2048, periodic Hann, zero padding (core/music/spectral.py).
 3. Per frame: mel power (128 Slaney bands, 0 to 11025 Hz) -> dB (ref 1, top_db 80 over
    the whole track) -> MFCC (20, DCT-II ortho) = librosa.feature.mfcc; onset envelope =
    librosa.onset.onset_strength (mean aggregation) at hop sr / fps; chroma (12) =
@@ -26,14 +26,14 @@ Pipeline (numpy only; each step states which librosa 0.11 function it reproduces
 4. Beats independent of fps: a second onset envelope at librosa's default rate (hop
    512 at 22050 Hz, median aggregation, exactly what librosa.beat.beat_track computes
    by default), tempo by librosa.feature.tempo, beats by librosa's Ellis DP
-   (tightness 100) (core/beats.py); when the off-beats are as strong as the beats and
+   (tightness 100) (core/music/beats.py); when the off-beats are as strong as the beats and
    twice the tempo is at most 210 BPM, the tempo is doubled and the beats tracked again
    (librosa's prior halves fast music). Beat times are rounded to the nearest fps frame.
 5. Our additions: bass onset (onset envelope of the mel bands peaking below 200 Hz:
    kick drums), spectral flux (positive mel-power change relative to the two frames'
    total power, in [0, 1): hit size independent of loudness), beat phase and bar phase
    as sin/cos of 2 pi * position, downbeat one-hot. Which beat of a 4-beat bar is the
-   downbeat is chosen by core.beats.downbeat_phase (bass onset plus chroma change at
+   downbeat is chosen by core.music.beats.downbeat_phase (bass onset plus chroma change at
    the beats, both from the hop-512 spectra, so it does not depend on fps either;
    see its limits: an honest heuristic assuming a steady 4/4).
 

@@ -30,9 +30,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import motion_code
-from .motion_code import MOTION_CODE
-from .skeleton import JOINT_NAMES, MOTION_DIM
+from ..motion import motion_code
+from ..motion.motion_code import MOTION_CODE
+from ..motion.skeleton import JOINT_NAMES, MOTION_DIM
 
 FORMAT_VERSION = 2                # 2: the music coder takes a style vector
 METADATA_KEY = "dance_addon"      # key of the metadata JSON in each graph's metadata_props
