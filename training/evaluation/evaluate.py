@@ -15,6 +15,7 @@ from .dynamics import freezing_windows, jerk, joint_speeds
 from .features import geometric_features, kinetic_features
 from .feet import foot_skating, physical_foot_contact
 from .fid import diversity, fid
+from .realism import pelvis_travel_m_min, planted_skate_cm_s, pose_diversity
 from .joints import check_fps, check_positions, evaluation_positions
 from .rotation_range import RotationRange
 
@@ -102,7 +103,10 @@ def evaluate_set(dances: Sequence[Dance], reference: ReferenceStats) -> dict[str
         dances; frozen_fraction, exploding_fraction: share of dances with a window below 25% /
         above 200% of the reference speed;
       rotation_outside: share of frames with a joint rotation outside the reference range, None
-        without rotvecs.
+        without rotvecs;
+      pose_diversity: mean distance between the dance's 2 s window-average poses (joint-pair
+        distances plus pelvis height, realism.py); planted_skate_cm_s: mean horizontal speed of
+        the ankles while planted (cm/s); travel_m_min: smoothed horizontal pelvis path per minute.
     """
     if len(dances) < 2:
         raise ValueError(f"evaluate_set needs at least 2 dances (FID fits a covariance), got {len(dances)}")
@@ -138,6 +142,9 @@ def evaluate_set(dances: Sequence[Dance], reference: ReferenceStats) -> dict[str
     row["rotation_outside"] = (
         _mean([reference.rotation_range.fraction_outside(d.rotvecs) for d in with_rot])
         if with_rot and reference.rotation_range is not None else None)
+    row["pose_diversity"] = _mean([pose_diversity(d.positions, d.fps) for d in dances])
+    row["planted_skate_cm_s"] = _mean([planted_skate_cm_s(d.positions, d.fps) for d in dances])
+    row["travel_m_min"] = _mean([pelvis_travel_m_min(d.positions, d.fps) for d in dances])
     return row
 
 

@@ -43,7 +43,7 @@ from typing import Sequence
 import numpy as np
 
 from dance_addon.core.choreography.lstm import load_model
-from training.evaluation import long_run, plots
+from training.evaluation import long_run, plots, realism
 from training.evaluation.beats import beat_align_score_bailando, music_beat_frames
 from training.evaluation.evaluate import Dance, ReferenceStats, evaluate_set
 
@@ -69,6 +69,9 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("speed_ratio_max", "speed ratio max", ".2f"),
     ("frozen_fraction", "frozen", ".2f"),
     ("rotation_outside", "rot. outside", ".3f"),
+    ("pose_diversity", "pose div.", ".2f"),
+    ("planted_skate_cm_s", "planted skate cm/s", ".1f"),
+    ("travel_m_min", "travel m/min", ".1f"),
 )
 
 
@@ -88,6 +91,7 @@ class HeldoutPair:
     music: np.ndarray
     beats_s: np.ndarray
     fps: float
+    f0_hz: np.ndarray | None = None     # (T,) the music's pitch track (music.pitch.f0), for the graph method
 
     @property
     def frames(self) -> int:
@@ -167,6 +171,33 @@ def model_dances(folder: Path, heldout: HeldoutSet, seed: int = 0) -> list[Dance
     return out
 
 
+def graph_dances(folder: Path, heldout: HeldoutSet, method: str = "graph", lstm: Path | None = None,
+                 seed: int = 0) -> list[Dance]:
+    """The action graph's dance (method "graph", or "guided" by the LSTM model folder `lstm`) on
+    each pair's music, as the add-on makes it (compose.compose, seed + the pair's index), with its
+    own root translation."""
+    from dance_addon.core.choreography.compose import compose
+    from dance_addon.core.choreography.graph import load_graph
+    from dance_addon.core.music.features import FEATURE_COLUMNS
+
+    graph = load_graph(folder)
+    model = load_model(lstm) if lstm is not None else None
+    beat_col = list(FEATURE_COLUMNS).index("beat")
+    out = []
+    for i, p in enumerate(heldout.pairs):
+        if p.f0_hz is None:
+            raise ValueError(f"pair '{p.name}' carries no pitch track; the graph method needs one")
+        beats = np.flatnonzero(p.music[:, beat_col] > 0.5) / p.fps          # our tracker's beats, as the add-on
+        d = compose(method, p.music, p.fps, beats, f0_hz=p.f0_hz, graph=graph, model=model, seed=seed + i)
+        out.append(Dance.from_motion(d.rotvecs, d.root, p.fps, p.beats_s, name=f"{method} on {p.name}"))
+    return out
+
+
+def find_graphs(models_dir: Path = MODELS_DIR) -> list[Path]:
+    """Every folder directly under models_dir holding an action graph (graph.json), sorted by name."""
+    return sorted(p.parent for p in Path(models_dir).glob("*/graph.json"))
+
+
 def find_models(models_dir: Path = MODELS_DIR) -> list[Path]:
     """Every folder directly under models_dir holding a model.json, sorted by name."""
     return sorted(p.parent for p in Path(models_dir).glob("*/model.json"))
@@ -206,8 +237,11 @@ def evaluate_baselines(heldout: HeldoutSet, baselines: dict[str, list[Dance]],
 
 
 def run_evaluation(heldout: HeldoutSet, reference: ReferenceStats, clips: Sequence[SourceClip],
-                   models: Sequence[Path], out_dir: Path, seed: int = 0) -> EvalResult:
-    """Every baseline through the metrics; writes the plots to out_dir (write_results writes the table)."""
+                   models: Sequence[Path], out_dir: Path, seed: int = 0,
+                   graphs: Sequence[tuple[str, Path, str, Path | None]] = ()) -> EvalResult:
+    """Every baseline through the metrics; writes the plots to out_dir (write_results writes the table).
+
+    graphs: (row name, graph folder, method, LSTM folder or None) of each action-graph row."""
     if len(heldout.pairs) < 2:
         raise ValueError(f"need at least 2 held-out pairs, got {len(heldout.pairs)}")
     started = time.perf_counter()
@@ -217,6 +251,8 @@ def run_evaluation(heldout: HeldoutSet, reference: ReferenceStats, clips: Sequen
         if name in baselines:
             name = str(folder)
         baselines[name] = model_dances(Path(folder), heldout)
+    for name, folder, method, lstm in graphs:
+        baselines[name] = graph_dances(Path(folder), heldout, method, lstm)
     rows = evaluate_baselines(heldout, baselines, reference)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -243,8 +279,12 @@ def format_table(rows: dict[str, dict[str, float | int | None]]) -> str:
     return "\n".join(lines)
 
 
-def table_notes(rows: dict[str, dict[str, float | int | None]], n_reference: int) -> str:
-    """What the table's numbers are measured against (printed and written under the table)."""
+def table_notes(rows: dict[str, dict[str, float | int | None]], n_reference: int,
+                real_ranges: dict | None = None) -> str:
+    """What the table's numbers are measured against (printed and written under the table).
+
+    real_ranges: realism.real_clip_ranges(), whose human ranges are then quoted too.
+    """
     row = next(iter(rows.values()))
     return (f"Reference statistics (FID, diversity, speed, rotation ranges): the {n_reference} training pairs' "
             f"motion; their own diversity is Div_k {row['div_k_ref']:.2f}, Div_g {row['div_g_ref']:.2f}. "
@@ -252,15 +292,22 @@ def table_notes(rows: dict[str, dict[str, float | int | None]], n_reference: int
             "the dance's own music minus on the other held-out tracks. FID: lower is better. PFC: EDGE's "
             "physical foot contact x 10^4 (lower is better). Speed ratio: mean joint speed per 10 s window / "
             "the training pairs' mean; frozen: share of dances with a window under 0.25. Rot. outside: share "
-            "of frames with a joint rotation outside the training pairs' range.")
+            "of frames with a joint rotation outside the training pairs' range. "
+            "Pose div.: mean distance between a dance's 2 s window averages of its pose (the distances between "
+            "every pair of the 20 joints plus the pelvis height, metres; 0 for one held pose). Planted skate: "
+            "mean horizontal speed of an ankle while it is within 4 cm of its own 5th-percentile height and "
+            "moving vertically slower than 0.15 m/s. Travel: horizontal path length of the pelvis, smoothed "
+            "with a Gaussian of sigma 0.25 s, per minute."
+            + ("" if real_ranges is None else " " + realism.format_ranges(real_ranges)))
 
 
 def write_results(out_dir: Path, result: EvalResult, setup: dict, command: str,
-                  long_rows: dict[str, dict] | None = None, long_table: str = "") -> str:
+                  long_rows: dict[str, dict] | None = None, long_table: str = "",
+                  real_ranges: dict | None = None) -> str:
     """Write eval.md and eval.json (with the 3-minute table and rows, when given); returns the markdown text."""
     n_ref = int(setup["reference_pairs"])
     text = (f"# Evaluation on the held-out split\n\n`{command}`, {result.seconds:.0f} s.\n\n"
-            f"{format_table(result.rows)}\n\n{table_notes(result.rows, n_ref)}\n")
+            f"{format_table(result.rows)}\n\n{table_notes(result.rows, n_ref, real_ranges)}\n")
     if long_table:
         text += f"\n## Three minutes\n\n{long_table}\n"
     Path(out_dir, "eval.md").write_text(text)
@@ -278,6 +325,33 @@ def _json_number(v):
 
 # ------------------------------------------------------------------------------- real data
 
+# the standing dances the human ranges of pose diversity, planted skate and travel come from
+# (breakdance's floor work and flips are left out: a foot on the floor there is a spin, not a step)
+REAL_RANGE_GENRES = ("cmu-salsa", "cmu-modern", "cmu-indian", "cmu-charleston", "cmu-lambada")
+
+
+def real_dance_clips() -> list:
+    """Every clip of REAL_RANGE_GENRES (held out or not), for realism.real_clip_ranges."""
+    from training.data.clips import load_clips
+
+    return [c for c in load_clips() if c.name.split("/")[0] in REAL_RANGE_GENRES]
+
+
+def track_pitch(name: str, path: Path, fps: float = 30.0) -> np.ndarray:
+    """A track's pitch track (music.pitch.f0 at fps, Hz, 0 unvoiced), cached beside its features."""
+    from dance_addon.core.music import features as music_mod
+    from dance_addon.core.music.pitch import f0
+    from training.data.pairs import MUSIC_CACHE
+
+    cached = MUSIC_CACHE / f"{name}-pitch-{fps:g}.npy"
+    if cached.exists():
+        return np.load(cached)
+    hz = f0(music_mod.load_audio(path), music_mod.ANALYSIS_SR, fps).hz
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cached, hz)
+    return hz
+
+
 def load_heldout_data() -> tuple[HeldoutSet, list[SourceClip], list[Dance]]:
     """Build the held-out pairs and the training pairs from the clips and tracks (cached inputs).
 
@@ -294,8 +368,10 @@ def load_heldout_data() -> tuple[HeldoutSet, list[SourceClip], list[Dance]]:
         track = tracks[p.provenance["track"]]
         beats = track.librosa_beats - p.music_start
         beats = beats[(beats >= 0) & (beats < len(p.rotvecs) / FPS)]
+        start = int(round(p.music_start * FPS))
+        pitch = track_pitch(track.name, track.path)[start:start + len(p.music)]
         held.append(HeldoutPair(p.name, p.provenance["clip"], track.name, p.rotvecs, p.root_translation,
-                                p.music, beats, FPS))
+                                p.music, beats, FPS, pitch))
     heldout = HeldoutSet(tuple(held), {t.name: t.librosa_beats for t in tracks.values()},
                          music_mod.FEATURES_VERSION, tuple(music_mod.FEATURE_COLUMNS))
     clips = [SourceClip(c.name, c.rotvecs, c.root_translation, c.fps)
@@ -329,7 +405,14 @@ def main(argv: list[str] | None = None) -> None:
           f"on {len(heldout.track_beats)} tracks; reference: {len(reference_dances)} training pairs")
     reference = ReferenceStats.from_dances(reference_dances)
     models = found + list(args.model)
-    result = run_evaluation(heldout, reference, clips, models, args.out, args.seed)
+    graphs = []
+    for g in find_graphs(args.models_dir):
+        graphs.append((f"{g.name} (graph)", g, "graph", None))
+        lstms = find_models(args.models_dir)
+        if lstms:
+            graphs.append((f"{g.name} guided by {lstms[0].name}", g, "guided", lstms[0]))
+    print(f"action graphs: {', '.join(n for n, *_ in graphs) or 'none'}")
+    result = run_evaluation(heldout, reference, clips, models, args.out, args.seed, graphs)
     long_rows, long_table = {}, ""
     if models:
         medley = long_run.heldout_medley()
@@ -340,9 +423,10 @@ def main(argv: list[str] | None = None) -> None:
     setup = {"heldout_pairs": [p.name for p in heldout.pairs], "heldout_tracks": sorted(heldout.track_beats),
              "reference_pairs": len(reference_dances), "models": [str(m) for m in models],
              "seed": args.seed}
-    write_results(args.out, result, setup, command, long_rows, long_table)
+    ranges = realism.real_clip_ranges(real_dance_clips())
+    write_results(args.out, result, setup, command, long_rows, long_table, ranges)
     print(format_table(result.rows))
-    print(table_notes(result.rows, len(reference_dances)))
+    print(table_notes(result.rows, len(reference_dances), ranges))
     if long_table:
         print(long_table)
     print(f"wrote {args.out}/eval.md, eval.json, beats.png, speed.png, filmstrip.png in {total:.0f} s")
