@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .graph import MANIFEST as GRAPH_MANIFEST
 from .lstm import MANIFEST
 
 # The dance_addon package folder, with symlinks resolved (a source tree linked into Blender's

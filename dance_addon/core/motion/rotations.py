@@ -199,14 +199,35 @@ def rotvec_continuity(rv, axis: int = 0) -> np.ndarray:
     jumping across the pi boundary at every half turn.
     """
     rv = np.moveaxis(np.array(_as_float(rv), copy=True), axis, 0)
-    for t in range(1, len(rv)):
-        r = rv[t]
-        norm = np.linalg.norm(r, axis=-1, keepdims=True)
-        unit = r / np.maximum(norm, _EPS)
-        # the closest point of the family along the axis to the previous vector
-        k = np.round((np.sum(rv[t - 1] * unit, axis=-1, keepdims=True) - norm) / (2 * np.pi))
-        rv[t] = r + 2 * np.pi * k * unit
-    return np.moveaxis(rv, 0, axis)
+    if len(rv) < 2:
+        return np.moveaxis(rv, 0, axis)
+    flat = rv.reshape(len(rv), -1, 3)
+    # Only series with a step longer than pi / 2 can cross the pi boundary; the others already
+    # are their own closest family members (k = 0 every frame) and are left as they are.
+    steps = np.linalg.norm(np.diff(flat, axis=0), axis=-1).max(axis=0)
+    for j in np.flatnonzero(steps > np.pi / 2):
+        flat[:, j] = _continuity_one(flat[:, j])
+    return np.moveaxis(flat.reshape(rv.shape), 0, axis)
+
+
+def _continuity_one(series: np.ndarray) -> np.ndarray:
+    """rotvec_continuity of one (T, 3) series, frame by frame in plain floats (fast for one joint)."""
+    out = series.tolist()
+    two_pi = 2 * np.pi
+    px, py, pz = out[0]
+    for t in range(1, len(out)):
+        x, y, z = out[t]
+        norm = (x * x + y * y + z * z) ** 0.5
+        if norm < _EPS:
+            px, py, pz = x, y, z
+            continue
+        ux, uy, uz = x / norm, y / norm, z / norm
+        k = round((px * ux + py * uy + pz * uz - norm) / two_pi)
+        if k:
+            x, y, z = x + two_pi * k * ux, y + two_pi * k * uy, z + two_pi * k * uz
+            out[t] = [x, y, z]
+        px, py, pz = x, y, z
+    return np.array(out, dtype=series.dtype)
 
 
 def resample_rotvecs(rv, src_fps: float, dst_fps: float) -> np.ndarray:

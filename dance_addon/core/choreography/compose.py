@@ -1,0 +1,167 @@
+"""The three ways to make a dance, one call each: `lstm`, `graph` and `guided`.
+
+    dance = compose(method, music=features, f0=pitch, graph=graph, model=lstm_model, seed=0)
+
+- lstm: the network's own frames (lstm.DanceModel.generate); no root travel (the model makes
+  rotations only), so the pelvis stays above the origin.
+- graph: real segments of the action graph chosen by the music-motion correspondence
+  (traversal.correspondence_cost), time-warped onto the beats and joined by inertialization.
+- guided: the LSTM dances the song first; the traversal then picks, for each stretch of music,
+  the real segments whose motion features are closest to what the LSTM made there
+  (traversal.feature_distance), under the same transition, stretch, repetition and floor costs.
+  The network says what kind of movement the music asks for; the graph keeps the motion real.
+All three return a `Dance` at the music features' frame rate.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..motion.features import segment_features_batch
+from ..motion.skeleton import forward_kinematics, grounded_pelvis_height
+from ..music.segments import MUSIC_SEGMENT_FEATURE_NAMES, segment_music_features
+from .graph import ActionGraph
+from .synthesis import Move, synthesize
+from .traversal import MAX_BEATS, Costs, beat_grid, correspondence_cost, feature_distance, traverse
+
+METHODS = ("graph", "guided", "lstm")
+DEFAULT_METHOD = "graph"     # the best held-out figures (README, make eval)
+METHOD_LABELS = {
+    "graph": "Action graph: real moves chosen by the music",
+    "guided": "Guided: real moves chosen to match the LSTM's dance",
+    "lstm": "LSTM: the network's own frames",
+}
+FLOOR_RADIUS = 2.5      # metres: the default radius the dancer stays within
+
+
+class ComposeError(ValueError):
+    """The dance cannot be made as asked; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Dance:
+    """rotvecs (T, 20, 3) local rotations and root (T, 3) pelvis position in metres at fps;
+    the method that made it, the LSTM style it danced (lstm and guided) and, for the graph
+    methods, its moves."""
+    rotvecs: np.ndarray
+    root: np.ndarray
+    fps: float
+    method: str
+    style: str = ""
+    moves: tuple[Move, ...] = field(default_factory=tuple)
+
+    def summary(self) -> str:
+        """One line: the method and, for the graph methods, how many moves from how many clips."""
+        if not self.moves:
+            return f"{self.method}" + (f", style {self.style}" if self.style else "")
+        clips = {m.clip.replace(" (mirrored)", "") for m in self.moves}
+        top = max(clips, key=lambda c: sum(m.clip.startswith(c) for m in self.moves))
+        extra = f", guided by style {self.style}" if self.style else ""
+        return f"{self.method}: {len(self.moves)} moves from {len(clips)} clips (most from {top}){extra}"
+
+
+MUSIC_SPAN_FEATURE_NAMES: tuple[str, ...] = MUSIC_SEGMENT_FEATURE_NAMES + ("beats_per_second",)
+
+
+def span_bounds(grid: np.ndarray, n_frames: int, fps: float, min_frames: int = 3) -> np.ndarray:
+    """(I, MAX_BEATS, 2) frames [start, stop) of the span from beat i over m = 1 .. MAX_BEATS beats
+    of `grid` (seconds), clipped to the song's n_frames and at least min_frames long."""
+    frames = np.clip(np.rint(np.asarray(grid) * fps).astype(np.int64), 0, n_frames)
+    i = np.arange(len(grid))[:, None]
+    j = np.minimum(i + np.arange(1, MAX_BEATS + 1)[None], len(grid) - 1)
+    lo = np.minimum(np.broadcast_to(frames[i], j.shape), n_frames - min_frames)
+    hi = np.minimum(np.maximum(frames[j], lo + min_frames), n_frames)
+    return np.stack([np.maximum(lo, 0), hi], axis=-1)
+
+
+def music_span_features(matrix: np.ndarray, f0_hz: np.ndarray, grid: np.ndarray, fps: float) -> np.ndarray:
+    """(I, MAX_BEATS, Fa) music features (MUSIC_SPAN_FEATURE_NAMES) of every span from beat i over
+    m = 1 .. MAX_BEATS beats of `grid`: music.segments' features of its frames, and its beat rate
+    (m / its length in seconds)."""
+    bounds = span_bounds(grid, len(matrix), fps)
+    feats = segment_music_features(matrix, f0_hz, bounds.reshape(-1, 2), fps).reshape(len(grid), MAX_BEATS, -1)
+    spans = np.asarray(grid)[np.minimum(np.arange(len(grid))[:, None] + np.arange(1, MAX_BEATS + 1), len(grid) - 1)]
+    length = np.maximum(spans - np.asarray(grid)[:, None], 1.0 / fps)
+    rate = np.arange(1, MAX_BEATS + 1)[None] / length
+    return np.concatenate([feats, rate[..., None]], axis=-1)
+
+
+def _zscore(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    return (x - mean) / np.where(std > 1e-9, std, 1.0)
+
+
+def compose_graph(graph: ActionGraph, matrix: np.ndarray, f0_hz: np.ndarray, beat_times: np.ndarray, fps: float,
+                  seed: int = 0, floor_radius: float = FLOOR_RADIUS, costs: Costs = Costs(),
+                  target: np.ndarray | None = None) -> Dance:
+    """The graph method's dance of a song: matrix (T, F) music features at fps, f0_hz (T,) the
+    song's pitch track, beat_times (seconds). With `target` (T, 20, 3) positions of a dance (the
+    LSTM's), this is the guided method: segments are matched to that dance instead of the music."""
+    if abs(graph.fps - fps) > 1e-9:
+        raise ComposeError(f"the action graph is at {graph.fps:g} fps but the music features are at {fps:g}; "
+                           "compute the features at the graph's frame rate")
+    n = len(matrix)
+    if n < 2:
+        raise ComposeError("the song is too short to dance to; pick at least a second of music")
+    duration = (n - 1) / fps
+    grid = beat_grid(beat_times, duration)
+    seg_z_all = _zscore(graph.seg_features, graph.corr["motion_mean"], graph.corr["motion_std"])
+    if target is None:
+        span = music_span_features(matrix, f0_hz, grid, fps)                    # (I, M, Fa)
+        span_z = _zscore(span, graph.corr["music_mean"], graph.corr["music_std"])
+        coef, weight = graph.corr["coef"], graph.corr["weight"]
+
+        def data_cost(seg, first, m):
+            return correspondence_cost(span_z[first, m - 1], seg_z_all[seg], coef, weight)
+        method = "graph"
+    else:
+        bounds = span_bounds(grid, n, fps).reshape(-1, 2)
+        tf = segment_features_batch(target, fps, bounds).reshape(len(grid), MAX_BEATS, -1)
+        tz = _zscore(tf, graph.corr["motion_mean"], graph.corr["motion_std"])
+
+        def data_cost(seg, first, m):
+            return feature_distance(tz[first, m - 1], seg_z_all[seg])
+        method = "guided"
+    path = traverse(graph, grid, duration, data_cost, seed=seed, costs=costs, floor_radius=floor_radius)
+    synth = synthesize(graph, path, grid, n, fps)
+    return Dance(synth.rotvecs, synth.root, fps, method, moves=synth.moves)
+
+
+def lstm_dance(model, matrix: np.ndarray, seed: int = 0, style=None, progress=None) -> Dance:
+    """The LSTM's own dance: rotations only, pelvis above the origin at the height that puts the
+    lowest foot on the floor."""
+    style_index = model.pick_style(seed) if style is None else model.style_index(style)
+    rotvecs = model.generate(matrix, seed=seed, progress=progress, style=style_index)
+    root = np.zeros((len(rotvecs), 3))
+    root[:, 1] = grounded_pelvis_height(rotvecs)
+    return Dance(rotvecs, root.astype(np.float32), model.fps, "lstm", model.style_names[style_index])
+
+
+def compose(method: str, matrix: np.ndarray, fps: float, beat_times: np.ndarray, f0_hz: np.ndarray | None = None,
+            graph: ActionGraph | None = None, model=None, seed: int = 0, style=None,
+            floor_radius: float = FLOOR_RADIUS, progress=None) -> Dance:
+    """A dance of the song by `method` (one of METHODS); see the module docstring.
+
+    matrix: (T, F) music features at fps (music.features.extract_features); beat_times: seconds;
+    f0_hz: (T,) pitch track (music.pitch.f0), needed by "graph"; graph: the action graph (graph
+    and guided); model: the LSTM (lstm and guided); style: the LSTM style (index or name) instead
+    of the seed's; progress: the LSTM's progress callback.
+    """
+    if method not in METHODS:
+        raise ComposeError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if seed < 0:
+        raise ComposeError(f"the seed must be a whole number 0 or above, got {seed}")
+    if method in ("lstm", "guided") and model is None:
+        raise ComposeError(f"the {method} method needs an LSTM model folder")
+    if method in ("graph", "guided") and graph is None:
+        raise ComposeError(f"the {method} method needs the action graph (models/dance-graph)")
+    if method == "lstm":
+        return lstm_dance(model, matrix, seed, style, progress)
+    if method == "graph":
+        if f0_hz is None:
+            raise ComposeError("the graph method needs the song's pitch track (music.pitch.f0)")
+        return compose_graph(graph, matrix, f0_hz, beat_times, fps, seed, floor_radius)
+    lstm = lstm_dance(model, matrix, seed, style, progress)
+    target = forward_kinematics(lstm.rotvecs, lstm.root)
+    dance = compose_graph(graph, matrix, np.zeros(len(matrix)), beat_times, fps, seed, floor_radius, target=target)
+    return Dance(dance.rotvecs, dance.root, dance.fps, "guided", lstm.style, dance.moves)

@@ -1,0 +1,279 @@
+"""Traverse the action graph over a song's beats: which real segment dances each stretch of music.
+
+The song is a grid of beats (`beat_grid`: the tracked beats, extended at the tempo to cover the
+whole song). A dance is a path of segments: each segment s is laid over the next m music beats,
+m chosen so that the music's span is closest to the segment's own length (`beats_for`), and the
+next segment starts where it ends, at one of the joins of the segment's last boundary.
+
+Search: a beam over beat indices. For every beat index i the BEAM best partial dances ending at i
+are kept; each is extended by every segment starting at a join target of its last boundary, and
+the extension goes into the bucket of the beat where it ends. The total cost of a dance is the
+sum over its segments of the named cost terms below, each a function of arrays that a reader can
+test alone; `Costs` holds their weights. The seed picks the first segments to try and adds small
+seeded noise to every choice, so different seeds give different dances of the same song.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .graph import ActionGraph
+
+MAX_BEATS = 8                     # a segment spans at most this many music beats
+MAX_STRETCH = 1.4                 # a segment plays at most this much faster or slower than captured
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Weights of the cost terms (all dimensionless)."""
+    data: float = 1.0             # music-motion mismatch (or, guided, mismatch with the LSTM's dance)
+    transition: float = 1.0       # pose and velocity distance at the join (0 when the clip goes on)
+    stretch: float = 8.0          # (log of the time stretch)^2
+    repeat: float = 30.0          # the same source frames again within repeat_seconds
+    repeat_seconds: float = 30.0
+    floor: float = 4.0            # per square metre beyond the floor radius
+    noise: float = 0.6            # seeded noise on every choice (variations)
+    start_candidates: int = 48    # segments tried at the start
+
+
+@dataclass
+class Path:
+    """A traversal's result: segment ids, the beat index where each starts, and how many beats it spans."""
+    segments: np.ndarray
+    first_beat: np.ndarray
+    beats: np.ndarray
+    cost: float
+    terms: dict[str, float] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- the beat grid
+
+def beat_grid(beat_times: np.ndarray, duration: float, default_bpm: float = 100.0,
+              min_interval: float = 0.3) -> np.ndarray:
+    """Beat times (seconds) covering [0, duration] and at least MAX_BEATS beats past it: the
+    tracked beats, extended before the first and after the last at their median interval (or
+    `default_bpm` when fewer than two beats were found). Beats closer than `min_interval` are
+    thinned to every other one (a segment of real dance needs room)."""
+    beats = np.asarray(beat_times, np.float64)
+    beats = beats[(beats >= 0) & np.isfinite(beats)]
+    if len(beats) < 2:
+        step = 60.0 / default_bpm
+        beats = np.array([0.0])
+    else:
+        step = float(np.median(np.diff(beats)))
+        if step < min_interval:
+            beats, step = beats[::2], step * 2
+    before = np.arange(beats[0] - step, -step, -step)[::-1]
+    before = before[before > -1e-9] if len(before) else before
+    n_after = int(np.ceil(max(duration - beats[-1], 0.0) / step)) + MAX_BEATS + 1
+    after = beats[-1] + step * np.arange(1, n_after + 1)
+    return np.concatenate([before, beats, after])
+
+
+def span_lengths(grid: np.ndarray) -> np.ndarray:
+    """(I, MAX_BEATS) seconds from beat i to beat i + m (m = 1 .. MAX_BEATS); inf past the grid."""
+    i = np.arange(len(grid))[:, None] + np.arange(1, MAX_BEATS + 1)[None]
+    out = np.full(i.shape, np.inf)
+    ok = i < len(grid)
+    out[ok] = grid[i[ok]] - grid[np.nonzero(ok)[0]]
+    return out
+
+
+def beats_for(durations: np.ndarray, spans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For segments of `durations` (N,) seconds starting at beats with `spans` (N, MAX_BEATS):
+    the number of beats m (1 ..) whose span is closest in log ratio, and log(span / duration)."""
+    r = np.log(spans / durations[:, None])
+    best = np.argmin(np.abs(r), axis=1)
+    return best + 1, r[np.arange(len(r)), best]
+
+
+# ----------------------------------------------------------------------------- cost terms
+
+def stretch_cost(log_ratio: np.ndarray) -> np.ndarray:
+    """(log of music span / segment length)^2; inf beyond MAX_STRETCH either way."""
+    c = log_ratio ** 2
+    return np.where(np.abs(log_ratio) > np.log(MAX_STRETCH), np.inf, c)
+
+
+def repeat_cost(cand_clip: np.ndarray, cand_lo: np.ndarray, cand_hi: np.ndarray, recent_clip: np.ndarray,
+                recent_lo: np.ndarray, recent_hi: np.ndarray, recent_fresh: np.ndarray) -> np.ndarray:
+    """Share of each candidate's source frames [lo, hi) that a recent segment of the same clip
+    already danced, over the candidates (N,) against their dance's recent segments (N, R);
+    recent_fresh (N, R) marks the recent entries still within the repeat window."""
+    same = (recent_clip == cand_clip[:, None]) & recent_fresh
+    overlap = np.minimum(recent_hi, cand_hi[:, None]) - np.maximum(recent_lo, cand_lo[:, None])
+    overlap = np.where(same, np.maximum(overlap, 0), 0)
+    return overlap.max(axis=1) / np.maximum(cand_hi - cand_lo, 1)
+
+
+def floor_cost(position: np.ndarray, radius: float) -> np.ndarray:
+    """(N, 2) horizontal positions -> squared metres beyond `radius` from the floor's centre."""
+    out = np.linalg.norm(position, axis=-1) - radius
+    return np.maximum(out, 0.0) ** 2
+
+
+def correspondence_cost(music_z: np.ndarray, seg_z: np.ndarray, coef: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Weighted squared mismatch between the motion features the music predicts and a segment's.
+
+    music_z (N, Fa) z-scored music features of each candidate's span; seg_z (N, F) z-scored motion
+    features of the candidate; coef (Fa + 1, F) the fitted linear map (last row: intercept);
+    weight (F,) how well the music predicts each motion feature (training/graph/correspondence.py).
+    """
+    pred = music_z @ coef[:-1] + coef[-1]
+    return ((pred - seg_z) ** 2 * weight).sum(axis=1) / max(weight.sum(), 1e-9)
+
+
+def feature_distance(target_z: np.ndarray, seg_z: np.ndarray) -> np.ndarray:
+    """Mean squared distance between z-scored feature rows (N, F) (the guided method's data cost)."""
+    return ((target_z - seg_z) ** 2).mean(axis=1)
+
+
+# ----------------------------------------------------------------------------- the search
+
+# data_cost(segments (N,), first beat (N,), beats m (N,)) -> (N,) costs
+DataCost = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def successors(graph: ActionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR (offsets (B + 1,), segments, join costs) of the segments a dance may go on with after a
+    segment ending at each boundary: those starting at the boundary's join targets."""
+    starts_off, starts_seg = graph.segments_from()
+    per_target = np.diff(starts_off)                                   # segments starting at each boundary
+    counts = per_target[graph.join_target]                             # (J,) segments behind each join
+    seg = starts_seg[_ranges(starts_off[graph.join_target], counts)]
+    cost = np.repeat(graph.join_cost, counts)
+    per_boundary = np.add.reduceat(np.concatenate([counts, [0]]), graph.join_offsets[:-1])
+    per_boundary = np.where(np.diff(graph.join_offsets) > 0, per_boundary, 0)
+    return np.concatenate([[0], np.cumsum(per_boundary)]), seg, cost
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(s, s + c) for every (s, c), vectorised."""
+    counts = np.asarray(counts, np.int64)
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    ends = np.cumsum(counts)
+    base = np.repeat(np.asarray(starts, np.int64) - (ends - counts), counts)
+    return base + np.arange(total)
+
+
+def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: DataCost, seed: int = 0,
+             costs: Costs = Costs(), floor_radius: float = 2.5, beam: int = 12, recent: int = 12) -> Path:
+    """The cheapest path found over the beats of `grid` up to `end_time` seconds (see the module
+    docstring); `beam` partial dances are kept per beat, `recent` segments are remembered for
+    the repetition cost."""
+    rng = np.random.default_rng(seed)
+    spans = span_lengths(grid)
+    n_grid = len(grid)
+    last_index = int(np.searchsorted(grid, end_time - 1e-6))     # a dance ending at or after this beat is done
+    durations = graph.seg_duration
+    seg_clip = graph.seg_clip
+    seg_lo, seg_hi = graph.seg_start_frame, graph.seg_end_frame
+    # displacement of each segment in its start heading frame, and its heading change
+    root, heading = graph.root, graph.heading
+    d = root[seg_hi][:, [0, 2]] - root[seg_lo][:, [0, 2]]
+    h0 = heading[seg_lo]
+    c, s = np.cos(h0), np.sin(h0)
+    disp_local = np.stack([c * d[:, 0] - s * d[:, 1], s * d[:, 0] + c * d[:, 1]], axis=1)  # rotate by -h0
+    turn = heading[seg_hi] - h0
+    succ_off, succ_seg, succ_cost = successors(graph)
+    R = recent
+    # a partial dance is one row: [seg, parent, first, m, cost, x, z, heading, 5 terms,
+    # R recent clips, R recent first frames, R recent last frames, R recent times]
+    SEG, PARENT, FIRST, M, COST, X, Z, HEAD, TERMS = 0, 1, 2, 3, 4, 5, 6, 7, 8
+    RCLIP = TERMS + 5
+    RLO, RHI, RTIME = RCLIP + R, RCLIP + 2 * R, RCLIP + 3 * R
+    width = RCLIP + 4 * R
+    buckets: dict[int, list[np.ndarray]] = {}
+
+    def extend(first: int, seg: np.ndarray, rows: np.ndarray, trans: np.ndarray) -> None:
+        """Score candidate segments `seg` starting at beat `first` after the partial dances `rows`."""
+        m, logr = beats_for(durations[seg], np.broadcast_to(spans[first], (len(seg), MAX_BEATS)))
+        st = stretch_cost(logr)
+        ok = np.isfinite(st)
+        seg, m, st, rows, trans = seg[ok], m[ok], st[ok], rows[ok], trans[ok]
+        if not len(seg):
+            return
+        now = grid[first]
+        fresh = (now - rows[:, RTIME:RTIME + R]) < costs.repeat_seconds
+        rep = repeat_cost(seg_clip[seg], seg_lo[seg], seg_hi[seg], rows[:, RCLIP:RCLIP + R],
+                          rows[:, RLO:RLO + R], rows[:, RHI:RHI + R], fresh)
+        # where the dancer ends: the segment's displacement turned to the dance's current heading
+        # (heading h faces (sin h, cos h) in (x, z))
+        head = rows[:, HEAD]
+        cs, sn = np.cos(head), np.sin(head)
+        dl = disp_local[seg]
+        x = rows[:, X] + cs * dl[:, 0] + sn * dl[:, 1]
+        z = rows[:, Z] - sn * dl[:, 0] + cs * dl[:, 1]
+        fl = floor_cost(np.stack([x, z], axis=1), floor_radius)
+        firsts = np.full(len(seg), first)
+        terms = np.stack([costs.data * data_cost(seg, firsts, m), costs.transition * trans, costs.stretch * st,
+                          costs.repeat * rep, costs.floor * fl], axis=1)
+        noise = costs.noise * rng.standard_normal(len(seg)) * m / 4.0
+        out = np.empty((len(seg), width))
+        out[:, SEG], out[:, PARENT], out[:, FIRST], out[:, M] = seg, rows[:, PARENT], first, m
+        out[:, COST] = rows[:, COST] + terms.sum(axis=1) + noise
+        out[:, X], out[:, Z], out[:, HEAD] = x, z, head + turn[seg]
+        out[:, TERMS:TERMS + 5] = terms
+        for col, new in ((RCLIP, seg_clip[seg]), (RLO, seg_lo[seg]), (RHI, seg_hi[seg]), (RTIME, np.full(len(seg), now))):
+            out[:, col:col + R - 1] = rows[:, col + 1:col + R]
+            out[:, col + R - 1] = new
+        ends = np.minimum(first + m, n_grid - 1)
+        order = np.argsort(ends, kind="stable")
+        ends, out = ends[order], out[order]
+        cut = np.flatnonzero(np.diff(ends)) + 1
+        for e, block in zip(ends[np.concatenate([[0], cut])], np.split(out, cut)):
+            buckets.setdefault(int(e), []).append(block)
+
+    # start: seeded segments at beat 0, from a dance with no past (parent -1, at the centre, facing +Z)
+    k0 = min(costs.start_candidates, graph.n_segments)
+    seg0 = rng.choice(graph.n_segments, size=k0, replace=False)
+    start = np.zeros((k0, width))
+    start[:, PARENT] = -1
+    start[:, RCLIP:RCLIP + R] = -1
+    start[:, RTIME:RTIME + R] = -np.inf
+    extend(0, seg0, start, np.zeros(k0))
+
+    stored: list[np.ndarray] = []
+    n_stored = 0
+    finals: list[np.ndarray] = []
+    for i in range(1, n_grid):
+        if i not in buckets:
+            continue
+        b = np.concatenate(buckets.pop(i))
+        order = np.argsort(b[:, COST], kind="stable")
+        # the best of each segment (different pasts reaching the same segment), then the beam
+        _, first_of = np.unique(b[order, SEG], return_index=True)
+        b = b[order[np.sort(first_of)][:beam]]
+        ids = np.arange(n_stored, n_stored + len(b))
+        stored.append(b)
+        n_stored += len(b)
+        if i >= last_index:
+            finals.append(np.stack([b[:, COST], ids], axis=1))
+            continue
+        last_b = graph.seg_last[b[:, SEG].astype(np.int64)]
+        counts = succ_off[last_b + 1] - succ_off[last_b]
+        take = _ranges(succ_off[last_b], counts)
+        if not len(take):
+            continue
+        rows = np.repeat(b, counts, axis=0)
+        rows[:, PARENT] = np.repeat(ids, counts)
+        extend(i, succ_seg[take], rows, succ_cost[take])
+    if not finals:
+        raise ValueError("the action graph found no path over this song; the graph may be too small")
+    table = np.concatenate(stored)
+    fin = np.concatenate(finals)
+    node = int(fin[np.argmin(fin[:, 0]), 1])
+    cost = float(fin[:, 0].min())
+    chain = []
+    while node >= 0:
+        chain.append(node)
+        node = int(table[node, PARENT])
+    chain = np.array(chain[::-1])
+    names = ("data", "transition", "stretch", "repeat", "floor")
+    terms = {n: float(table[chain, TERMS + k].sum()) for k, n in enumerate(names)}
+    return Path(table[chain, SEG].astype(np.int64), table[chain, FIRST].astype(np.int64),
+                table[chain, M].astype(np.int64), cost, terms)
