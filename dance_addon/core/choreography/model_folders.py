@@ -35,3 +35,13 @@ def shipped_model_dirs(package_dir: Path = PACKAGE_DIR) -> list[Path]:
     """
     built = package_dir / "models"
     return model_dirs_in(built if built.is_dir() else package_dir.parent / "models")
+
+
+def shipped_graph_dirs(package_dir: Path = PACKAGE_DIR) -> list[Path]:
+    """Action-graph folders (holding graph.json) shipped with the add-on, sorted by folder name;
+    looked for where `shipped_model_dirs` looks."""
+    built = package_dir / "models"
+    folder = built if built.is_dir() else package_dir.parent / "models"
+    if not folder.is_dir():
+        return []
+    return sorted((d for d in folder.iterdir() if (d / GRAPH_MANIFEST).is_file()), key=lambda d: d.name)
