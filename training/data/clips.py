@@ -29,6 +29,21 @@ CLIPS_VERSION = 2            # bump when the conversion or the repair changes (i
 MAX_JOINT_SPEED = 12.0       # m/s: no joint of a dancer moves faster; a step above it is a glitch
 MAX_ROOT_SPEED = 4.0         # m/s for the pelvis
 MAX_REPAIR_FRAMES = 10       # longer bad stretches are left as they are (and reported)
+EASE_FRAMES = 2              # a lone jump is spread over this many frames on either side (see below)
+
+# Repair settings of the datasets added after cmu-salsa and cmu-modern (those two keep the defaults,
+# so their cached clips and the shipped model's training data stay as they were):
+# - a lone jump (no jump back) is eased rather than left: in cmu-indian the marker solver flips a
+#   folded leg's knee from one side to the other in a few 120 fps frames (94_04 at 13.2 s, the
+#   knee 0.75 m in 33 ms, 24 m/s at 30 fps); spread over 5 steps it moves at ~5 m/s;
+# - cmu-breakdance's flips carry the pelvis at up to 5.5 m/s (85_14's back handsprings, a smooth
+#   arc over 15 frames): real motion, so its pelvis limit is 7 m/s rather than MAX_ROOT_SPEED.
+REPAIR_OPTIONS: dict[str, dict] = {
+    "cmu-indian": {"ease_frames": EASE_FRAMES},
+    "cmu-charleston": {"ease_frames": EASE_FRAMES},
+    "cmu-lambada": {"ease_frames": EASE_FRAMES},
+    "cmu-breakdance": {"ease_frames": EASE_FRAMES, "max_root_speed": 7.0},
+}
 
 
 @dataclass(frozen=True)
@@ -51,29 +66,33 @@ def load_split(path: Path = SPLIT_FILE) -> Split:
     return Split(frozenset(raw["excluded_clips"]), frozenset(raw["heldout_clips"]), frozenset(raw["heldout_tracks"]))
 
 
-def glitch_steps(rotvecs: np.ndarray, root: np.ndarray, fps: float) -> np.ndarray:
+def glitch_steps(rotvecs: np.ndarray, root: np.ndarray, fps: float,
+                 max_root_speed: float = MAX_ROOT_SPEED) -> np.ndarray:
     """Indices i of the steps i -> i+1 where a joint or the root moves impossibly fast."""
     pos = forward_kinematics(rotvecs, root)                          # (T, 20, 3)
     speed = np.linalg.norm(np.diff(pos, axis=0), axis=-1) * fps      # (T-1, 20)
-    return np.flatnonzero((speed.max(axis=1) > MAX_JOINT_SPEED) | (speed[:, 0] > MAX_ROOT_SPEED))
+    return np.flatnonzero((speed.max(axis=1) > MAX_JOINT_SPEED) | (speed[:, 0] > max_root_speed))
 
 
-def repair_glitches(rotvecs: np.ndarray, root: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def repair_glitches(rotvecs: np.ndarray, root: np.ndarray, fps: float, max_root_speed: float = MAX_ROOT_SPEED,
+                    ease_frames: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Trim a glitched start and bridge short glitches by interpolation; returns the motion and notes.
 
     A bad step within the first 5 frames drops the frames before it. Elsewhere a spike (a bad
     step away and one back, at most MAX_REPAIR_FRAMES apart) is replaced by slerp (rotations) and
     linear (root) interpolation between the good frames on either side; a lone jump that does
-    not come back is left as it is.
+    not come back is left as it is, or with ease_frames > 0 spread by the same interpolation
+    from ease_frames frames before it to ease_frames frames after it. max_root_speed: the
+    pelvis limit (m/s), see REPAIR_OPTIONS.
     """
     notes: list[str] = []
-    bad = glitch_steps(rotvecs, root, fps)
+    bad = glitch_steps(rotvecs, root, fps, max_root_speed)
     lead = bad[bad < 5]
     if len(lead):
         start = int(lead.max()) + 1
         rotvecs, root = rotvecs[start:], root[start:]
         notes.append(f"dropped {start} leading frame(s)")
-    steps = glitch_steps(rotvecs, root, fps)
+    steps = glitch_steps(rotvecs, root, fps, max_root_speed)
     if not len(steps):
         return rotvecs, root, notes
     # a spike is a jump away and a jump back: bad steps close together form one group, whose inner
@@ -86,14 +105,18 @@ def repair_glitches(rotvecs: np.ndarray, root: np.ndarray, fps: float) -> tuple[
     groups.append((start, steps[-1]))
     rotvecs, root = rotvecs.astype(np.float64), root.astype(np.float64)
     for first, last in groups:
-        if first == last or last + 1 >= len(rotvecs):
+        if first == last and ease_frames > 0 and ease_frames <= first < len(rotvecs) - 1 - ease_frames:
+            first, last = first - ease_frames, last + ease_frames     # ease the lone jump: bridge around it
+            notes.append(f"eased the jump at frame {first + ease_frames + 1} over frames {first + 1}-{last}")
+        elif first == last or last + 1 >= len(rotvecs):
             notes.append(f"left the jump at frame {first + 1} as it is (it does not come back)")
             continue
+        else:
+            notes.append(f"bridged frames {first + 1}-{last}")
         anchor = np.array([first, last + 1])
         frac = (np.arange(first + 1, last + 1) - first) / (last + 1 - first)
         rotvecs[first + 1:last + 1] = quat_to_rotvec(sample_quats(rotvec_to_quat(rotvecs[anchor]), frac))
         root[first + 1:last + 1] = sample_linear(root[anchor], frac)
-        notes.append(f"bridged frames {first + 1}-{last}")
     return rotvec_continuity(rotvecs).astype(np.float32), root.astype(np.float32), notes
 
 
@@ -116,7 +139,8 @@ def load_clips(data_dir: Path = DATA_DIR, fps: float = FPS, cache_dir: Path | No
             if reference is None:
                 reference = load_reference(mapping, data_dir)
             motion = convert_bvh(path, mapping, reference, fps=fps)
-            rotvecs, root, _ = repair_glitches(motion.rotvecs, motion.root_translation, fps)
+            rotvecs, root, _ = repair_glitches(motion.rotvecs, motion.root_translation, fps,
+                                               **REPAIR_OPTIONS.get(mapping.name, {}))
             clip = Clip(name, rotvecs.astype(np.float32), root.astype(np.float32), fps)
             if cached is not None:
                 cached.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,9 @@
 Root translation: the source pelvis position in metres, its height taken above the floor (the
 median over frames of the lower toe end, since a dancer has a foot down most of the time) and
 the whole path scaled by STANDING_HEIGHT / the source's pelvis-over-toes height in its reference
-pose, so steps keep their length relative to the legs.
+pose, so steps keep their length relative to the legs. With mapping.canonical_floor the height
+is then shifted so that our own skeleton's lower toe end has that median on the floor (for
+sources whose feet or reference stance differ from SMPL's, see mappings.py).
 """
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ import numpy as np
 from dance_addon.core.motion import retarget as rt
 from dance_addon.core.motion.bvh import BvhError, BvhMotion, read_bvh
 from dance_addon.core.motion.rotations import resample_linear, resample_rotvecs
-from dance_addon.core.motion.skeleton import (JOINT_NAMES, NUM_JOINTS, STANDING_HEIGHT, end_positions, forward_kinematics,
-                                       global_rotations)
+from dance_addon.core.motion.skeleton import (JOINT_NAMES, NUM_JOINTS, PARENTS, STANDING_HEIGHT, end_positions,
+                                       forward_kinematics, global_rotations)
 
 from .mappings import ENDS, SourceMapping
 
@@ -31,6 +33,15 @@ class CanonicalMotion:
     root_translation: np.ndarray
     fps: float
     source: str
+
+
+def read_source(path: str | Path, mapping: SourceMapping) -> BvhMotion:
+    """One file of the mapping's dataset in metres, from its first frame used (mapping.first_frames)."""
+    motion = read_bvh(path, scale=mapping.scale)
+    first = mapping.first_frames.get(Path(path).name, 0)
+    if not 0 <= first < motion.num_frames:
+        raise BvhError(f"{motion.path}: first frame {first} is outside the file's {motion.num_frames} frames")
+    return replace(motion, frames=motion.frames[first:]) if first else motion
 
 
 def source_indices(motion: BvhMotion, mapping: SourceMapping) -> np.ndarray:
@@ -48,6 +59,39 @@ def load_reference(mapping: SourceMapping, data_dir: Path) -> BvhMotion | None:
     if not 0 <= k < motion.num_frames:
         raise BvhError(f"{motion.path}: reference frame {k} is outside the file's {motion.num_frames} frames")
     return replace(motion, frames=motion.frames[k:k + 1])
+
+
+def file_reference(motion: BvhMotion, mapping: SourceMapping, reference: BvhMotion | None) -> BvhMotion | None:
+    """The reference of this file (motion as read_source returns it): its own frame when
+    mapping.reference_frames names the file, else the dataset's `reference` (see load_reference)."""
+    k = mapping.reference_frames.get(Path(motion.path).name)
+    if k is None or (reference is not None and reference.path == motion.path):
+        return reference                                   # the dataset's, or already this file's own
+    if not 0 <= k < motion.num_frames:
+        raise BvhError(f"{motion.path}: reference frame {k} is outside the file's {motion.num_frames} frames")
+    return replace(motion, frames=motion.frames[k:k + 1])
+
+
+def coincident_joints(idx: np.ndarray, ref_pos: np.ndarray) -> list[int]:
+    """Canonical joints whose source joint sits on their canonical parent's source joint (a source
+    bone of zero length, e.g. CMU ASF's lowerback, which starts at the root): the canonical bone
+    between them has no source direction to follow."""
+    return [i for i in range(1, NUM_JOINTS)
+            if idx[i] != idx[PARENTS[i]] and np.linalg.norm(ref_pos[idx[i]] - ref_pos[idx[PARENTS[i]]]) < 1e-6]
+
+
+def bind_offsets(idx: np.ndarray, ref_rot: np.ndarray, ref_pos: np.ndarray) -> np.ndarray:
+    """retarget.bind_offsets, with coincident joints (see coincident_joints) aligned as if they shared
+    their parent's source joint (looking through them to the next source bone), then re-based onto
+    their own source joint's reference rotation, which drives them."""
+    coincident = coincident_joints(idx, ref_pos)
+    bind_idx = idx.copy()
+    for i in coincident:
+        bind_idx[i] = bind_idx[PARENTS[i]]
+    offsets = rt.bind_offsets(bind_idx, ref_rot, ref_pos)
+    for i in coincident:
+        offsets[i] = ref_rot[idx[i]].T @ ref_rot[bind_idx[i]] @ offsets[i]
+    return offsets
 
 
 def reference_pose(motion: BvhMotion, reference: BvhMotion | None) -> BvhMotion:
@@ -68,21 +112,32 @@ def retarget_motion(motion: BvhMotion, mapping: SourceMapping, reference: BvhMot
     """
     idx = source_indices(motion, mapping)
     world_rot, pos = motion.world_transforms()                     # (N, J, 3, 3), (N, J, 3)
+    reference = file_reference(motion, mapping, reference)
     ref_rot, ref_pos = (x[0] for x in reference_pose(motion, reference).world_transforms())
-    offsets = rt.bind_offsets(idx, ref_rot, ref_pos)
+    offsets = bind_offsets(idx, ref_rot, ref_pos)
     rotvecs = rt.local_rotvecs(rt.canonical_world_rotations(world_rot, idx, offsets))
 
     toes = idx[[NUM_JOINTS + k for k in range(2)]]
     src_height = ref_pos[idx[0], 1] - ref_pos[toes, 1].min()
     floor = np.median(pos[:, toes, 1].min(axis=1))
-    root = pos[:, idx[0]] - np.array([0.0, floor, 0.0])
-    return rotvecs, root * (STANDING_HEIGHT / src_height), pos
+    root = (pos[:, idx[0]] - np.array([0.0, floor, 0.0])) * (STANDING_HEIGHT / src_height)
+    if mapping.canonical_floor:
+        root[:, 1] -= canonical_floor(rotvecs, root)
+    return rotvecs, root, pos
+
+
+def canonical_floor(rotvecs: np.ndarray, root: np.ndarray) -> float:
+    """Height of the floor under our skeleton: the median over frames of its lower toe end (SMPL's
+    proportions, skeleton.END_OFFSETS), as the source's floor is the median of its lower toe."""
+    pos = forward_kinematics(rotvecs, root)
+    ends = end_positions(rotvecs, pos)
+    return float(np.median(np.minimum(ends[7][:, 1], ends[8][:, 1])))
 
 
 def convert_bvh(path: str | Path, mapping: SourceMapping, reference: BvhMotion | None,
                 fps: float = 30.0) -> CanonicalMotion:
     """Read a BVH file of the mapping's dataset and return canonical motion at `fps`."""
-    motion = read_bvh(path, scale=mapping.scale)
+    motion = read_source(path, mapping)
     rotvecs, root, _ = retarget_motion(motion, mapping, reference)
     src_fps = mapping.fps or motion.fps
     return CanonicalMotion(rotvecs=resample_rotvecs(rotvecs, src_fps, fps),
@@ -129,7 +184,8 @@ def bone_cosines(rotvecs: np.ndarray, source_pos: np.ndarray, idx: np.ndarray,
                  offsets: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per measured bone, the cosine per frame (N,) between the canonical bone's world direction
     (our forward kinematics, on SMPL proportions or on `offsets`) and the source bone's (its two
-    mapped joints). Bones whose ends share a source joint have no source counterpart and are left out."""
+    mapped joints). Bones whose ends share a source joint, or whose source joints coincide (a
+    source bone of zero length), have no source counterpart and are left out."""
     ext = ext_forward_kinematics(rotvecs, offsets)                     # (N, 24, 3)
     out = {}
     for i in range(1, rt.NUM_EXT):
@@ -138,6 +194,8 @@ def bone_cosines(rotvecs: np.ndarray, source_pos: np.ndarray, idx: np.ndarray,
             continue
         a = ext[:, i] - ext[:, p]
         b = source_pos[:, idx[i]] - source_pos[:, idx[p]]
+        if np.all(np.linalg.norm(b, axis=1) < 1e-6):
+            continue
         cos = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
         out[f"{EXT_NAMES[p]}->{EXT_NAMES[i]}"] = cos
     return out
@@ -156,6 +214,7 @@ class BoneCheck:
 def file_cosines(motion: BvhMotion, mapping: SourceMapping, reference: BvhMotion | None) -> dict[str, BoneCheck]:
     """The per-bone check of a whole file (see BoneCheck)."""
     idx = source_indices(motion, mapping)
+    reference = file_reference(motion, mapping, reference)
     rotvecs, _, pos = retarget_motion(motion, mapping, reference)
     ref = reference_pose(motion, reference)
     ref_rotvecs, _, ref_pos = retarget_motion(ref, mapping, reference)

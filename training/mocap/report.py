@@ -9,7 +9,8 @@ the lowest per-file mean, the lowest single frame, the cosine in that file's ref
 constant difference of rest geometry: where the two skeletons put hip and collar joints relative
 to the pelvis and chest; no rotation removes it), and the drift: the largest departure of any
 frame's cosine from its reference-pose value, i.e. the error the motion itself adds. Also the
-frame-rate check: gravity fitted to jump flights (both toe ends off the floor) and hand speeds.
+frame-rate check: gravity fitted to jump flights (the toe ends and every other joint off the floor)
+and hand speeds.
 """
 from __future__ import annotations
 
@@ -18,22 +19,27 @@ from pathlib import Path
 
 import numpy as np
 
-from dance_addon.core.motion.bvh import read_bvh
 from dance_addon.core.motion.rotations import resample_times
 
-from .convert import file_cosines, load_reference, source_indices
+from .convert import file_cosines, load_reference, read_source, source_indices
 from .mappings import DATASETS, SourceMapping
 
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
-def flight_gravity(root_y: np.ndarray, toe_y: np.ndarray, fps: float, min_frames: int = 10) -> list[float]:
+def flight_gravity(root_y: np.ndarray, toe_y: np.ndarray, fps: float, min_frames: int = 10,
+                   body_y: np.ndarray | None = None) -> list[float]:
     """g (m/s^2) from a parabola fitted to the pelvis height over each flight phase: runs of at
-    least min_frames frames with both toe ends 6 cm above the floor (their median low point),
-    kept when the parabola fits within 5 mm RMS and peaks inside the run (a ballistic arc, not
-    a slow rise onto the toes). A frame rate off by 2x would give g off by 4x."""
+    least min_frames frames with both toe ends 6 cm above the floor (their median low point)
+    and, given body_y (N, K) the heights of the other joints, every joint 10 cm above it (no
+    hand, knee or hip on the floor: floor work lifts the toes without a flight), kept when the
+    parabola fits within 5 mm RMS and peaks inside the run (a ballistic arc, not a slow rise
+    onto the toes). A frame rate off by 2x would give g off by 4x."""
     low = toe_y.min(axis=1)
-    air = low > np.median(low) + 0.06
+    floor = np.median(low)
+    air = low > floor + 0.06
+    if body_y is not None:
+        air &= body_y.min(axis=1) > floor + 0.10
     out, start = [], None
     for k, flag in enumerate(np.append(air, False)):
         if flag and start is None:
@@ -58,7 +64,7 @@ def dataset_report(mapping: SourceMapping, data_dir: Path, fps: float) -> dict:
     bones: dict[str, dict] = {}
     frames_out, gravity, hand_speed = 0, [], []
     for path in files:
-        motion = read_bvh(path, scale=mapping.scale)
+        motion = read_source(path, mapping)
         src_fps = mapping.fps or motion.fps
         frames_out += len(resample_times(motion.num_frames, src_fps, fps))
         for name, check in file_cosines(motion, mapping, reference).items():
@@ -73,7 +79,7 @@ def dataset_report(mapping: SourceMapping, data_dir: Path, fps: float) -> dict:
             b["drift"] = max(b["drift"], float(np.abs(cos - ref).max()))
         _, pos = motion.world_transforms()
         idx = source_indices(motion, mapping)
-        gravity += flight_gravity(pos[:, idx[0], 1], pos[:, idx[20:22], 1], src_fps)
+        gravity += flight_gravity(pos[:, idx[0], 1], pos[:, idx[20:22], 1], src_fps, body_y=pos[:, idx[:20], 1])
         hand_speed.append(np.linalg.norm(np.diff(pos[:, idx[[18, 19]]], axis=0), axis=-1).ravel() * src_fps)
     speeds = np.concatenate(hand_speed)
     return {"bones": bones, "files": len(files), "frames": frames_out, "gravity": gravity,
@@ -82,7 +88,7 @@ def dataset_report(mapping: SourceMapping, data_dir: Path, fps: float) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder holding cmu-salsa/ and cmu-modern/")
+    parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder holding cmu-salsa/ and the other datasets")
     parser.add_argument("--fps", type=float, default=30.0, help="target frame rate of the conversion")
     args = parser.parse_args(argv)
     worst, worst_tracked, worst_drift = (2.0, "", "", 0.0), (2.0, "", ""), (0.0, "", "")
