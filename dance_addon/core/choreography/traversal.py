@@ -115,14 +115,22 @@ def floor_cost(position: np.ndarray, radius: float) -> np.ndarray:
 
 
 def correspondence_cost(music_z: np.ndarray, seg_z: np.ndarray, coef: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Weighted squared mismatch between the motion features the music predicts and a segment's.
+    """How much less likely a segment's motion is given the music than on its own.
 
     music_z (N, Fa) z-scored music features of each candidate's span; seg_z (N, F) z-scored motion
     features of the candidate; coef (Fa + 1, F) the fitted linear map (last row: intercept);
-    weight (F,) how well the music predicts each motion feature (training/graph/correspondence.py).
+    weight (F,) = r^2, how well the music predicts each motion feature (cross-validated,
+    training/graph/correspondence.py). Each motion feature is N(0, 1) on its own and
+    N(pred, 1 - r^2) given the music, so minus twice the log-likelihood ratio is
+        sum over features with r^2 > 0 of (y - pred)^2 / (1 - r^2) - y^2
+    (a plain distance to `pred` would favour segments near the average motion whatever the music:
+    on held-out pairs it matched the true motion among 10 candidates 0.157 of the time, this 0.225;
+    `make analyze`).
     """
     pred = music_z @ coef[:-1] + coef[-1]
-    return ((pred - seg_z) ** 2 * weight).sum(axis=1) / max(weight.sum(), 1e-9)
+    w = np.clip(weight, 0.0, 0.999)
+    terms = (seg_z - pred) ** 2 / (1.0 - w) - seg_z ** 2
+    return (terms * (w > 0)).sum(axis=1)
 
 
 def feature_distance(target_z: np.ndarray, seg_z: np.ndarray) -> np.ndarray:
