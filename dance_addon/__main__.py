@@ -1,19 +1,39 @@
 """Command line: `python -m dance_addon generate ...` (no Blender needed), `... bake ...` and `... demo ...` (headless Blender).
 
-generate: music file in, dance out as .npz (rotvecs (T, 20, 3), positions (T, 20, 3) metres Y up,
-joint_names, fps) and optionally a BVH of the canonical skeleton.
+Each makes the dance by one of three methods (--method, default "graph"): "graph" (real mocap
+moves of the action graph chosen to match the music, time-warped onto its beats; the dancer
+travels the floor, within --floor-radius metres), "guided" (the LSTM dances first, then the graph
+picks the real moves closest to it) or "lstm" (the network's own frames, in place).
+
+generate: music file in, dance out as .npz (rotvecs (T, 20, 3), positions (T, 20, 3) metres Y up
+with the dance's root path and the feet on Y = 0, root_translation (T, 3), joint_names, fps,
+method, style, and for the graph methods its moves as JSON) and optionally a BVH of the canonical
+skeleton.
 bake: does in headless Blender what the panel's Bake does: adds the song as a sound strip, bakes
 the dance onto the rig (a rig from a .blend, or the built-in dancer), saves a .blend.
 demo: bakes a track of immich-memories-music onto the built-in dancer, saves OUT/demo.blend and
 renders OUT/demo.mp4 (Workbench, with the music) and OUT/demo_contact.png.
+
+Bad input (an unknown method, a missing model or graph folder, a negative seed...) prints one
+line "error: ..." on stderr and exits with code 2.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from .core.choreography.compose import DEFAULT_METHOD, FLOOR_RADIUS, METHOD_LABELS, METHODS
+
+USES_MODEL = ("lstm", "guided")     # the methods that run the LSTM
+USES_GRAPH = ("graph", "guided")    # the methods that walk the action graph
+
+
+class CliError(Exception):
+    """Bad input: main prints the message as one "error: ..." line and exits with code 2."""
 
 
 def _default_model() -> Path:
@@ -21,46 +41,103 @@ def _default_model() -> Path:
 
     found = shipped_model_dirs()
     if not found:
-        raise SystemExit("error: no model ships with this copy of the add-on; pass --model FOLDER "
-                         "(a folder with model.json written by training/export.py)")
+        raise CliError("no model ships with this copy of the add-on; pass --model FOLDER "
+                       "(a folder with model.json written by training/export.py) or use --method graph")
     return found[0]
 
 
-def grounded_positions(rotvecs: np.ndarray) -> np.ndarray:
-    """Forward kinematics of a dance in place, the lowest foot point on Y = 0 every frame."""
+def _default_graph() -> Path:
+    from .core.choreography.model_folders import shipped_graph_dirs
+
+    found = shipped_graph_dirs()
+    if not found:
+        raise CliError("no action graph ships with this copy of the add-on; pass --graph FOLDER "
+                       "(a folder with graph.json written by training/graph/build.py) or use --method lstm")
+    return found[0]
+
+
+def check_choices(args: argparse.Namespace) -> None:
+    """The method, seed and floor radius shared by every command (CliError when unusable)."""
+    if args.method not in METHODS:
+        raise CliError(f"unknown method {args.method!r}; choose one of {', '.join(METHODS)}")
+    if args.seed < 0:
+        raise CliError(f"--seed must be 0 or above, got {args.seed}")
+    if not args.floor_radius > 0:
+        raise CliError(f"--floor-radius must be more than 0 metres, got {args.floor_radius:g}")
+    if getattr(args, "fps", None) is not None and not args.fps > 0:
+        raise CliError(f"--fps must be more than 0, got {args.fps:g}")
+
+
+def dance_positions(rotvecs: np.ndarray, root: np.ndarray) -> np.ndarray:
+    """Forward kinematics along the dance's root path (its horizontal travel), the pelvis at the
+    height that puts the lowest foot point on Y = 0 every frame (as the bake's "On the Ground")."""
     from .core.motion import skeleton as sk
 
-    pos = sk.forward_kinematics(rotvecs)
-    pos[..., 1] += sk.grounded_pelvis_height(rotvecs)[:, None]
-    return pos
+    root = np.array(root, dtype=np.float64)
+    root[:, 1] = sk.grounded_pelvis_height(rotvecs)
+    return sk.forward_kinematics(rotvecs, root)
+
+
+def moves_json(moves, dance_fps: float, fps: float) -> str:
+    """The moves of a graph dance as JSON: output frames [frame, frame_end) at `fps` (the .npz's
+    frames), seconds, the source clip and its frames (at the graph's fps), beats, segment id."""
+    def frame(f: int) -> int:
+        return int(round(f * fps / dance_fps))
+
+    return json.dumps([{"frame": frame(m.frame), "frame_end": frame(m.frame_end),
+                        "seconds": [round(m.frame / dance_fps, 4), round(m.frame_end / dance_fps, 4)],
+                        "clip": m.clip, "source_first": int(m.source_first), "source_last": int(m.source_last),
+                        "beats": int(m.beats), "segment": int(m.segment)} for m in moves])
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .core.music import features as music
+    from .core.choreography import compose as compose_mod
+    from .core.choreography.graph import GraphError, load_graph
+    from .core.choreography.lstm import ModelError, load_model
     from .core.motion import skeleton as sk
     from .core.motion.bvh import write_bvh
-    from .core.choreography.lstm import ModelError, load_model
-    from .core.motion.rotations import resample_rotvecs
+    from .core.motion.rotations import resample_linear, resample_rotvecs
+    from .core.music import features as music
+    from .core.music.pitch import f0
 
+    check_choices(args)
     try:
-        model = load_model(args.model or _default_model(), features_version=music.FEATURES_VERSION,
-                           feature_columns=music.FEATURE_COLUMNS)
-        style = model.style_index(args.style) if args.style else model.pick_style(args.seed)
+        graph = load_graph(args.graph or _default_graph()) if args.method in USES_GRAPH else None
+        model = None
+        style = None
+        if args.method in USES_MODEL:
+            model = load_model(args.model or _default_model(), features_version=music.FEATURES_VERSION,
+                               feature_columns=music.FEATURE_COLUMNS)
+            style = model.style_index(args.style) if args.style else None
+        elif args.style:
+            style = args.style                                          # the graph's genre: compose checks it
+        if graph is not None and model is not None and abs(graph.fps - model.fps) > 1e-9:
+            raise CliError(f"the action graph dances at {graph.fps:g} fps but the model at {model.fps:g} fps; "
+                           "the guided method needs both at one frame rate")
         samples = music.load_audio(args.audio)
-    except (ModelError, music.AudioError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    feats = music.extract_features(samples, music.ANALYSIS_SR, model.fps, source=str(args.audio))
-    rotvecs = model.generate(feats.matrix, seed=args.seed, style=style)        # (T, 20, 3) at model fps
-    fps = args.fps or model.fps
-    if fps != model.fps:
-        rotvecs = resample_rotvecs(rotvecs, model.fps, fps)
+    except (GraphError, ModelError, music.AudioError, ValueError) as e:
+        raise CliError(str(e)) from None
+    rate = graph.fps if graph is not None else model.fps            # the method's frame rate
+    feats = music.extract_features(samples, music.ANALYSIS_SR, rate, source=str(args.audio))
+    hz = f0(samples, music.ANALYSIS_SR, rate).hz if args.method == "graph" else None
+    try:
+        dance = compose_mod.compose(args.method, feats.matrix, rate, feats.beat_times, f0_hz=hz, graph=graph,
+                                    model=model, seed=args.seed, style=style, floor_radius=args.floor_radius)
+    except compose_mod.ComposeError as e:
+        raise CliError(str(e)) from None
+    fps = args.fps or dance.fps
+    rotvecs, root = np.asarray(dance.rotvecs), np.asarray(dance.root, np.float64)
+    if fps != dance.fps:
+        rotvecs, root = resample_rotvecs(rotvecs, dance.fps, fps), resample_linear(root, dance.fps, fps)
     rotvecs = rotvecs.astype(np.float32)
-    positions = grounded_positions(rotvecs).astype(np.float32)
+    positions = dance_positions(rotvecs, root).astype(np.float32)
+    extra = {"moves": np.array(moves_json(dance.moves, dance.fps, fps))} if dance.moves else {}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(args.out, rotvecs=rotvecs, positions=positions, joint_names=np.array(sk.JOINT_NAMES), fps=fps)
+    np.savez(args.out, rotvecs=rotvecs, positions=positions, root_translation=positions[:, 0],
+             joint_names=np.array(sk.JOINT_NAMES), fps=fps, method=np.array(dance.method),
+             style=np.array(dance.style), **extra)
     print(f"wrote {args.out}: {len(rotvecs)} frames at {fps:g} fps ({len(rotvecs) / fps:.1f} s), "
-          f"{feats.tempo:.0f} BPM, seed {args.seed}, style {model.style_names[style]}")
+          f"{feats.tempo:.0f} BPM, seed {args.seed}; method {dance.summary()}")
     if args.bvh:
         write_bvh(args.bvh, rotvecs, positions[:, 0], fps)
         print(f"wrote {args.bvh}")
@@ -89,25 +166,34 @@ def _add_song(bpy, song: Path, start_frame: int):
 DEMO_TRACK = "energetic_electronic_2"   # a held-out track: the shipped model never trained on it
 
 
+def _request_choices(args: argparse.Namespace) -> dict:
+    """The BakeRequest fields the method options give (model and graph None: the shipped ones)."""
+    return {"method": args.method, "seed": args.seed, "floor_radius": args.floor_radius,
+            "graph_dir": args.graph, "model_dir": args.model if args.method in USES_MODEL else None}
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import immich_memories_music
 
+    check_choices(args)
+    model = (args.model or _default_model()) if args.method in USES_MODEL else None
     bpy = _headless_bpy()
     from .blender import bake, character, preview
 
     tracks = {p.stem: p for p in (Path(immich_memories_music.__file__).parent / "tracks").rglob("*.opus")}
     song = Path(args.audio) if args.audio else tracks[DEMO_TRACK]
-    model = Path(args.model) if args.model else _default_model()
+    if not song.is_file():
+        raise CliError(f"{song}: no such file")
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = 30, 1.0
     arm, body = character.build_dancer("Dancer")
     strip = _add_song(bpy, song, 1)
     try:
-        report = bake.bake(scene, bake.BakeRequest(arm.name, strip.name, model, seed=args.seed))
+        report = bake.bake(scene, bake.BakeRequest(arm.name, strip.name, **{**_request_choices(args),
+                                                                              "model_dir": model}))
     except bake.BakeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        raise CliError(str(e)) from None
     out = args.out_dir.resolve()
     out.mkdir(parents=True, exist_ok=True)
     preview.stage(scene, body)
@@ -118,7 +204,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     frames = np.linspace(report.frames[0], report.frames[1], 12).round().astype(int).tolist()
     sheet = preview.contact_sheet(scene, out / "demo_contact.png", frames)
     print(f"baked '{report.action}' ({song.name}, {report.tempo:.0f} BPM, beat alignment {report.beat_alignment:.2f}) "
-          f"onto the built-in dancer with {model.name}, style {report.style}")
+          f"onto the built-in dancer; method {report.summary}" + (f" (model {model.name})" if model else ""))
     print(f"scene:         {blend}")
     print(f"preview video: {video} (first {(last - report.frames[0] + 1) / 30:.0f} s, with the music)")
     print(f"contact sheet: {sheet} (12 frames over the whole song)")
@@ -126,6 +212,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bake(args: argparse.Namespace) -> int:
+    check_choices(args)
+    song = Path(args.audio).resolve()
+    if not song.is_file():
+        raise CliError(f"{song}: no such file")
+    if args.rig and not Path(args.rig).is_file():
+        raise CliError(f"{args.rig}: no such file")
     bpy = _headless_bpy()
 
     from .blender import bake, character
@@ -136,31 +228,35 @@ def cmd_bake(args: argparse.Namespace) -> int:
         if not name:
             arms = [o.name for o in bpy.data.objects if o.type == "ARMATURE"]
             if len(arms) != 1:
-                print(f"error: {args.rig} holds {len(arms)} armatures ({', '.join(arms)}); name one with --armature",
-                      file=sys.stderr)
-                return 2
+                raise CliError(f"{args.rig} holds {len(arms)} armatures ({', '.join(arms)}); name one with --armature")
             name = arms[0]
     else:
         bpy.ops.wm.read_factory_settings(use_empty=True)
         name = character.build_dancer("Dancer")[0].name
     scene = bpy.context.scene
-    song = Path(args.audio).resolve()
-    if not song.is_file():
-        print(f"error: {song}: no such file", file=sys.stderr)
-        return 2
     strip = _add_song(bpy, song, args.start_frame)
-    request = bake.BakeRequest(armature_name=name, strip_name=strip.name,
-                               model_dir=Path(args.model) if args.model else _default_model(), seed=args.seed)
+    request = bake.BakeRequest(armature_name=name, strip_name=strip.name, root_motion=args.root_motion,
+                               **_request_choices(args))
     try:
         report = bake.bake(scene, request)
     except bake.BakeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        raise CliError(str(e)) from None
     args.out.parent.mkdir(parents=True, exist_ok=True)
     bpy.ops.wm.save_as_mainfile(filepath=str(args.out.resolve()))
     print(f"baked '{report.action}' onto '{name}': frames {report.frames[0]}-{report.frames[1]}, "
-          f"{report.tempo:.0f} BPM; saved {args.out}")
+          f"{report.tempo:.0f} BPM; method {report.summary}; saved {args.out}")
     return 0
+
+
+def _method_options(p: argparse.ArgumentParser) -> None:
+    methods = "; ".join(f"{m}: {METHOD_LABELS[m].split(': ', 1)[-1]}" for m in METHODS)
+    p.add_argument("--method", default=DEFAULT_METHOD, metavar="|".join(METHODS),
+                   help=f"how the dance is made (default {DEFAULT_METHOD}): {methods}")
+    p.add_argument("--graph", type=Path, help="action graph folder (graph and guided; default: the shipped graph)")
+    p.add_argument("--model", type=Path, help="LSTM model folder (lstm and guided; default: the shipped model)")
+    p.add_argument("--seed", type=int, default=0, help="picks the moves (and the LSTM's style) and the variation")
+    p.add_argument("--floor-radius", type=float, default=FLOOR_RADIUS, metavar="METRES",
+                   help=f"the graph methods' dancer stays within this radius (default {FLOOR_RADIUS:g})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,11 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     g = sub.add_parser("generate", help="music file -> dance (.npz, optional .bvh)")
     g.add_argument("--audio", type=Path, required=True)
     g.add_argument("--out", type=Path, required=True, help="output .npz")
-    g.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
-    g.add_argument("--seed", type=int, default=0, help="picks the style, start pose and variation")
-    g.add_argument("--style", help="dance in this style of the model (a training clip's name, e.g. "
-                   "cmu-salsa/60_02) instead of the seed's")
-    g.add_argument("--fps", type=float, help="frame rate of the output (default: the model's)")
+    _method_options(g)
+    g.add_argument("--style", help="instead of the seed's: the LSTM style (lstm and guided; a training clip's "
+                   "name, e.g. cmu-salsa/60_02) or the graph's genre (graph, e.g. cmu-salsa)")
+    g.add_argument("--fps", type=float, help="frame rate of the output (default: the method's)")
     g.add_argument("--bvh", type=Path, help="also write the dance as BVH")
     g.set_defaults(func=cmd_generate)
     b = sub.add_parser("bake", help="bake onto a rig in headless Blender and save a .blend")
@@ -181,19 +276,23 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--out", type=Path, required=True, help="output .blend")
     b.add_argument("--rig", type=Path, help=".blend holding the character (default: the built-in dancer)")
     b.add_argument("--armature", help="armature object name in --rig")
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
+    _method_options(b)
     b.add_argument("--start-frame", type=int, default=1, help="where the song starts on the timeline")
+    b.add_argument("--root-motion", choices=("full", "in_place", "orientation"), default="full",
+                   help="move the root with the dance (full), dance on the spot (in_place) or never move it")
     b.set_defaults(func=cmd_bake)
     d = sub.add_parser("demo", help="bake a bundled track onto the built-in dancer, render a preview and a contact sheet")
     d.add_argument("--out-dir", type=Path, default=Path("out"))
-    d.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
     d.add_argument("--audio", type=Path, help=f"song (default: immich-memories-music's {DEMO_TRACK})")
-    d.add_argument("--seed", type=int, default=0)
+    _method_options(d)
     d.add_argument("--seconds", type=float, default=8.0, help="length of the preview video")
     d.set_defaults(func=cmd_demo)
     args = p.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except CliError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

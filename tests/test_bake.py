@@ -1,6 +1,7 @@
 """The bake API in real bpy: a song on the timeline and a rig in, a new action out, the file
 unchanged on every refusal or cancel. The model is a tiny, randomly initialised real ONNX model
-with the add-on's music features (dance quality is the generator's business, not the bake's)."""
+with the add-on's music features (dance quality is the generator's business, not the bake's);
+the graph methods use the shipped action graph (models/dance-graph)."""
 from __future__ import annotations
 
 import shutil
@@ -54,10 +55,31 @@ def scene_with_song(bpy_module, music_tracks):
     return bpy, scene, strip, arm
 
 
+@pytest.fixture(scope="module")
+def graph_dir():
+    """The shipped action graph."""
+    from dance_addon.core.choreography.model_folders import shipped_graph_dirs
+
+    found = shipped_graph_dirs()
+    assert found, "no action graph ships: build models/dance-graph with python -m training.graph.build"
+    return found[0]
+
+
 def _request(model_dir, **kw):
+    """A bake of the song onto the dancer; the LSTM method unless `method` says otherwise."""
     from dance_addon.blender.bake import BakeRequest
 
-    return BakeRequest(**{"armature_name": "Dancer", "strip_name": "song", "model_dir": model_dir, **kw})
+    return BakeRequest(**{"armature_name": "Dancer", "strip_name": "song", "model_dir": model_dir,
+                          "method": "lstm", **kw})
+
+
+def _pelvis_path(scene, arm, frames) -> np.ndarray:
+    """(N, 3) world position of the dancer's pelvis bone at each frame, as Blender evaluates it."""
+    out = []
+    for f in frames:
+        scene.frame_set(int(f))
+        out.append(arm.matrix_world @ arm.pose.bones["pelvis"].head)
+    return np.array(out)
 
 
 def _snapshot(bpy):
@@ -93,6 +115,69 @@ def test_bake_keys_the_strip_span_into_a_new_action(scene_with_song):
     scene.frame_set(strip.frame_final_start + 40)
     b = np.array(arm.pose.bones["left_elbow"].rotation_quaternion)
     assert not np.allclose(a, b, atol=1e-4)
+
+
+def test_the_default_method_is_the_action_graph():
+    from dance_addon.blender.bake import BakeRequest
+    from dance_addon.core.choreography import compose
+
+    req = BakeRequest("Dancer", "song")
+    assert req.method == compose.DEFAULT_METHOD == "graph"
+    assert req.model_dir is None and req.graph_dir is None and req.floor_radius == compose.FLOOR_RADIUS
+
+
+@pytest.mark.parametrize("method", ["graph", "guided"])
+def test_graph_bake_travels_with_root_motion_and_stays_put_in_place(scene_with_song, model_dir, graph_dir, method):
+    """10 s of the song by a graph method: the pelvis bone's keys travel the floor with "full" root
+    motion (real mocap root translation) and stay over one spot "in_place"; the report names the
+    method and the clips the moves came from."""
+    from dance_addon.blender import bake, operators
+
+    bpy, scene, strip, arm = scene_with_song
+    first = strip.frame_final_start
+    span = {"frame_start": first, "frame_end": first + 10 * 24, "seed": 2}
+    lstm = {"model_dir": model_dir} if method == "guided" else {"model_dir": None}
+    report = bake.bake(scene, _request(method=method, graph_dir=graph_dir, **lstm, **span))
+    assert report.method == method and report.summary.startswith(f"{method}: ")
+    moves = int(report.summary.split(": ")[1].split(" moves")[0])
+    assert moves >= 2 and sum(n for _, n in report.clips) == moves
+    most = report.summary.split("(most from ")[1].split(")")[0]
+    assert dict(report.clips)[most] == report.clips[0][1]             # the most used clip, with its count
+    if method == "guided":
+        assert report.style == "style 0" and "guided by style style 0" in report.summary
+    text = operators._describe(report)
+    assert text.startswith(report.summary + "; 'Dance - song'") and f"moves from {report.clips[0][0]}" in text
+    fcurves = arm.animation_data.action.layers[0].strips[0].channelbag(arm.animation_data.action.slots[0]).fcurves
+    assert {fc.array_index for fc in fcurves if fc.data_path == 'pose.bones["pelvis"].location'} == {0, 1, 2}
+
+    frames = np.arange(first, first + 10 * 24, 6)
+    travel = _pelvis_path(scene, arm, frames)
+    assert np.hypot(*np.ptp(travel[:, :2], axis=0)) > 0.3                # metres over the floor (Blender: X, Y)
+    assert np.abs(travel[:, 2] - travel[0, 2]).max() < 0.5                # the pelvis stays at dancing height
+
+    in_place = bake.bake(scene, _request(method=method, graph_dir=graph_dir, root_motion="in_place", **lstm, **span))
+    assert arm.animation_data.action.name == in_place.action != report.action
+    still = _pelvis_path(scene, arm, frames)
+    assert np.hypot(*np.ptp(still[:, :2], axis=0)) < 1e-3
+    assert np.allclose(still[:, 2], travel[:, 2], atol=1e-4)              # heights follow the same floor rule
+
+
+def test_face_front_turns_the_root_path_with_the_dancer():
+    """A dancer facing 60 degrees off +Z and walking the way it faces ends up facing +Z and walking +Z."""
+    from dance_addon.blender.bake import face_front
+
+    yaw = np.radians(60.0)
+    rotvecs = np.zeros((50, 20, 3))
+    rotvecs[:, 0, 1] = yaw                                            # turned about +Y
+    rotvecs[:, 4, 0] = np.linspace(0, 0.5, 50)                        # and a knee moving, which is kept
+    root = np.zeros((50, 3))
+    root[:, 0], root[:, 2] = np.sin(yaw) * np.linspace(0, 2, 50), np.cos(yaw) * np.linspace(0, 2, 50)
+    root[:, 1] = 0.9
+    turned, path = face_front(rotvecs, root)
+    assert np.allclose(turned[:, 0], 0.0, atol=1e-9)
+    assert np.allclose(turned[:, 1:], rotvecs[:, 1:])
+    assert np.allclose(path[:, 0], 0.0, atol=1e-9) and np.allclose(path[:, 2], np.linspace(0, 2, 50))
+    assert np.allclose(path[:, 1], 0.9)
 
 
 def test_same_seed_same_dance_other_seed_other_dance(scene_with_song, model_dir):
@@ -154,8 +239,10 @@ def test_cancel_leaves_the_file_unchanged(scene_with_song, model_dir):
 
 
 @pytest.mark.parametrize("case", ["no_strip", "silent", "missing_file", "corrupt_file", "edit_mode",
-                                  "no_bones", "bad_model", "other_skeleton_model", "short_range"])
-def test_bad_input_is_refused_and_changes_nothing(scene_with_song, model_dir, tmp_path, case):
+                                  "no_bones", "bad_model", "other_skeleton_model", "short_range",
+                                  "unknown_method", "negative_seed", "zero_floor_radius", "missing_graph",
+                                  "corrupt_graph"])
+def test_bad_input_is_refused_and_changes_nothing(scene_with_song, model_dir, tmp_path, case, request):
     from dance_addon.blender import bake
 
     bpy, scene, strip, arm = scene_with_song
@@ -210,6 +297,23 @@ def test_bad_input_is_refused_and_changes_nothing(scene_with_song, model_dir, tm
         (other / "model.json").write_text(json.dumps(meta))
         req.model_dir = other
         match = "canonical 20-joint skeleton"
+    elif case == "unknown_method":
+        req.method = "tango"
+        match = "unknown method 'tango'; choose one of graph, guided, lstm"
+    elif case == "negative_seed":
+        req.seed = -1
+        match = "seed must be 0 or above"
+    elif case == "zero_floor_radius":
+        req.method, req.floor_radius = "graph", 0.0
+        match = "floor radius must be more than 0"
+    elif case == "missing_graph":
+        req.method, req.graph_dir = "graph", tmp_path / "no-graph"
+        match = "no graph.json found"
+    elif case == "corrupt_graph":
+        bad = shutil.copytree(request.getfixturevalue("graph_dir"), tmp_path / "bad_graph")
+        (bad / "graph.npz").write_bytes(b"not a graph")
+        req.method, req.graph_dir = "guided", bad
+        match = "corrupt"
     else:
         req.frame_start, req.frame_end = 100, 110
         match = "shorter than"

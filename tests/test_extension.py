@@ -78,6 +78,8 @@ def test_panel_settings_and_operators_bake(linked_extension, music_tracks, tmp_p
     bpy.context.preferences.addons[MODULE].preferences.models_folder = str(model.parent)
     assert s.model == str(shipped_model_dirs()[0])        # the shipped model comes first ...
     s.model = str(model)                                   # ... the user's folder is offered too
+    assert s.method == "graph"                             # the default method; this test bakes the LSTM
+    s.method = "lstm"
     assert bpy.ops.dance.detect_bones() == {"FINISHED"}
     assert {i.joint: i.bone for i in s.bone_map}["left_elbow"] == "left_elbow"
     # the user unmaps an optional bone: it is not keyed

@@ -1,11 +1,13 @@
 """The built linux-x64 zip installs into headless Blender, uses its bundled onnxruntime wheel,
-runs a shipped model, bakes a dance with it, and disables and uninstalls cleanly.
+runs a shipped model, composes a graph dance with the shipped action graph, bakes a dance with
+the panel's default method, and disables and uninstalls cleanly.
 
-The zip is built once per session by tools/build_extension.py with one tiny exported model as
-the shipped models; the wheels are cached in build/wheels (the first run downloads the ~27 MB
+The zip is built once per session by tools/build_extension.py with one tiny exported model and
+the repository's action graph (models/dance-graph) as the shipped models; the wheels are cached in build/wheels (the first run downloads the ~27 MB
 onnxruntime wheels from PyPI; a failed download fails the test with pip's message)."""
 from __future__ import annotations
 
+import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 
 from dance_addon.core.music import features as music_mod
 from dance_addon.core.choreography.lstm import load_model
+from dance_addon.core.choreography.model_folders import shipped_graph_dirs
 from probes import run_probe
 from test_bake import tiny_model_dir
 from tools.build_extension import build
@@ -24,16 +27,17 @@ PROBE = Path(__file__).with_name("zip_install_probe.py")
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> tuple[Path, Path]:
-    """(linux-x64 zip, the tiny model folder it ships)."""
+def built(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """(linux-x64 zip, the tiny model folder it ships, the action graph folder it ships)."""
     root = tmp_path_factory.mktemp("ext")
     model = tiny_model_dir(root / "models", precision="int8")
+    graph = shutil.copytree(shipped_graph_dirs()[0], root / "models" / "dance-graph")
     (zip_path,) = build(["linux-x64"], root / "models", root / "dist", REPO / "build" / "wheels", root / "stage")
-    return zip_path, model
+    return zip_path, model, graph
 
 
 def test_zip_bundles_onnxruntime_wheels_and_models_but_no_numpy(built):
-    zip_path, model = built
+    zip_path, model, graph = built
     assert zip_path.name == "dance_addon-0.1.0-linux_x64.zip"
     names = zipfile.ZipFile(zip_path).namelist()
     wheels = [n for n in names if n.startswith("wheels/")]
@@ -42,6 +46,7 @@ def test_zip_bundles_onnxruntime_wheels_and_models_but_no_numpy(built):
     assert not any("numpy" in n.lower() for n in names)
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     assert {f"models/tiny/{f.name}" for f in model.iterdir()} <= set(names)
+    assert {"models/dance-graph/graph.json", "models/dance-graph/graph.npz"} <= set(names)
 
 
 def _probe(user: Path, *args: str) -> dict:
@@ -50,7 +55,7 @@ def _probe(user: Path, *args: str) -> dict:
 
 
 def test_installed_zip_enables_uses_its_wheel_bakes_and_uninstalls(built, tmp_path, music_tracks):
-    zip_path, model = built
+    zip_path, model, graph = built
     user = tmp_path / "user"
     installed = _probe(user, "install", str(zip_path))
     assert installed["enabled"]
@@ -74,8 +79,19 @@ def test_installed_zip_enables_uses_its_wheel_bakes_and_uninstalls(built, tmp_pa
     assert Path(used["shipped_models"][0]).parent == Path(used["package_dir"]) / "models"
     np.testing.assert_array_equal(np.load(tmp_path / "dance.npy"), load_model(model).generate(music, seed=3))
 
-    # and the installed add-on bakes: the Bake operator keys the song's span onto the dancer
+    # the shipped action graph is found inside the installed package, and the installed add-on's own
+    # modules compose a travelling graph dance of the song's first 10 s with it
+    assert used["shipped_graphs"] == [str(Path(used["package_dir"]) / "models" / "dance-graph")]
+    dance = used["graph_dance"]
+    assert Path(dance["module"]).is_relative_to(used["package_dir"])
+    assert dance["method"] == "graph" and dance["summary"].startswith("graph: ")
+    assert dance["frames"] == 10 * 30 + 1 and dance["fps"] == 30 and dance["moves"] >= 2
+    assert dance["travel"] > 0.3
+
+    # and the installed add-on bakes: the Bake operator keys the song's span onto the dancer, by the
+    # panel's default method, the action graph
     assert used["bake"] == ["FINISHED"]
+    assert used["bake_method"] == "graph" and used["bake_result"].startswith("graph: ")
     assert used["baked_action"] == "Dance - song"
     assert used["baked_range"] == [used["strip_range"][0], used["strip_range"][1] - 1]
 

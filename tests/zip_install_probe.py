@@ -9,8 +9,11 @@ Blender unpacks the wheels into `extensions/.local/lib/python3.X/site-packages` 
 that folder to sys.path, so in this venv the venv's own onnxruntime would still win; at start-up
 Blender puts the folder before the interpreter's site-packages, so in the `use` phase onnxruntime
 can only come from the bundled wheel. `use`: enable, import onnxruntime, generate a dance with
-every shipped model from the music features in MUSIC.npy (the first one's saved to OUT.npy),
-bake SONG onto the built-in dancer with the Bake operator, then disable and uninstall.
+every shipped model from the music features in MUSIC.npy (the first one's saved to OUT.npy);
+when an action graph ships, compose a graph dance of SONG's first GRAPH_SECONDS through the
+installed add-on's own modules (core.choreography.compose, music features and pitch); bake SONG
+onto the built-in dancer with the Bake operator (the panel's default method, or the LSTM when
+no graph ships), then disable and uninstall.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import bpy
 
 EXT_ID = "dance_addon"
 MODULE = f"bl_ext.user_default.{EXT_ID}"
+GRAPH_SECONDS = 10.0
 
 
 def _wheel_site_packages() -> Path:
@@ -59,15 +63,23 @@ def use(music_path: str, out_path: str, song: str) -> dict:
         dance = generator.load_model(folder).generate(music, seed=3)
         if i == 0:
             np.save(out_path, dance)
+    graphs = models.shipped_graph_dirs()
+    facts["shipped_graphs"] = [str(d) for d in graphs]
+    if graphs:
+        facts["graph_dance"] = _graph_dance(graphs[0], song)
 
-    # the bake, as a user drives it: a song on the timeline, the dancer, the first shipped model
+    # the bake, as a user drives it: a song on the timeline, the dancer, the panel's default method
     character = importlib.import_module(f"{MODULE}.blender.character")
     scene = bpy.context.scene
     strip = scene.sequence_editor_create().strips.new_sound("song", song, channel=1, frame_start=5)
     arm, _ = character.build_dancer("Dancer")
     scene.dance.armature = arm
     scene.dance.model = facts["shipped_models"][0]
+    if not graphs:
+        scene.dance.method = "lstm"
+    facts["bake_method"] = scene.dance.method
     facts["bake"] = sorted(bpy.ops.dance.bake())
+    facts["bake_result"] = scene.dance.last_result
     facts["baked_action"] = arm.animation_data.action.name
     facts["baked_range"] = [int(f) for f in arm.animation_data.action.frame_range]
     facts["strip_range"] = [strip.frame_final_start, strip.frame_final_end]
@@ -81,6 +93,22 @@ def use(music_path: str, out_path: str, song: str) -> dict:
     facts["package_dir_after_uninstall"] = Path(facts["package_dir"]).exists()
     facts["wheels_after_uninstall"] = _installed_wheels()
     return facts
+
+
+def _graph_dance(folder: Path, song: str) -> dict:
+    """A graph dance of the song's first GRAPH_SECONDS, made by the installed add-on's modules."""
+    compose = importlib.import_module(f"{MODULE}.core.choreography.compose")
+    graph_mod = importlib.import_module(f"{MODULE}.core.choreography.graph")
+    features = importlib.import_module(f"{MODULE}.core.music.features")
+    pitch = importlib.import_module(f"{MODULE}.core.music.pitch")
+    graph = graph_mod.load_graph(folder)
+    samples = features.load_audio(song)[: int(GRAPH_SECONDS * features.ANALYSIS_SR)]
+    feats = features.extract_features(samples, features.ANALYSIS_SR, graph.fps)
+    hz = pitch.f0(samples, features.ANALYSIS_SR, graph.fps).hz
+    dance = compose.compose("graph", feats.matrix, graph.fps, feats.beat_times, f0_hz=hz, graph=graph, seed=1)
+    return {"module": compose.__file__, "method": dance.method, "summary": dance.summary(),
+            "frames": len(dance.rotvecs), "fps": dance.fps, "moves": len(dance.moves),
+            "travel": float(np.ptp(np.asarray(dance.root)[:, [0, 2]], axis=0).max())}
 
 
 if __name__ == "__main__":

@@ -4,12 +4,13 @@
                                     [--output-dir dist] [--cache-dir build/wheels]
 
 For each platform: download the pinned wheels (once, cached under `--cache-dir`), stage a copy
-of `dance_addon/` with the shipped models (every folder of `--models-dir` holding a model.json)
-and the wheels, write `platforms` and `wheels` into the STAGED manifest (the source manifest
-stays wheel-free, so a source tree linked into Blender uses the interpreter's own onnxruntime),
-check that the wheels cover every dependency onnxruntime declares (numpy excepted: Blender has
-its own, and bundling a second one breaks Blender), then validate and build with Blender's own
-`blender_ext.py`. Prints each zip with its size. Why these versions: tools/README.md.
+of `dance_addon/` with the shipped models in its `models/` (every folder of `--models-dir`
+holding a model.json, an LSTM, or a graph.json, an action graph) and the wheels, write
+`platforms` and `wheels` into the STAGED manifest (the source manifest stays wheel-free, so a
+source tree linked into Blender uses the interpreter's own onnxruntime), check that the wheels
+cover every dependency onnxruntime declares (numpy excepted: Blender has its own, and bundling a
+second one breaks Blender), then validate and build with Blender's own `blender_ext.py`. Prints
+each zip with its size. Why these versions: tools/README.md.
 """
 from __future__ import annotations
 
@@ -140,15 +141,20 @@ def manifest_with_wheels(source_manifest: str, platform: str, wheels: list[str])
     return text
 
 
+# what makes a folder of --models-dir shipped: an LSTM model or an action graph
+MANIFESTS = ("model.json", "graph.json")
+
+
 def model_dirs(models_dir: Path) -> list[Path]:
-    """The folders of `models_dir` that hold a model.json (none is fine)."""
+    """The folders of `models_dir` that hold a model.json (an LSTM) or a graph.json (an action
+    graph), sorted by name (none is fine)."""
     if not models_dir.is_dir():
         return []
-    return sorted(d for d in models_dir.iterdir() if (d / "model.json").is_file())
+    return sorted(d for d in models_dir.iterdir() if any((d / m).is_file() for m in MANIFESTS))
 
 
 def stage(platform: Platform, models_dir: Path, cache_dir: Path, stage_root: Path) -> Path:
-    """A copy of the package with models, wheels and the completed manifest; returns its folder."""
+    """A copy of the package with models and graphs, wheels and the completed manifest; returns its folder."""
     wheels: dict[str, Path] = {}
     for python_version in PYTHON_VERSIONS:
         found = download_wheels(platform, python_version, cache_dir)

@@ -1,23 +1,30 @@
 """Bake a dance onto an armature: the Python API that the operator, the command line and tests call.
 
 Three steps, so that a failure or a cancel leaves the file exactly as it was:
-1. `plan_bake` reads and checks everything (strip, audio file, armature, bone map, model) and
-   changes nothing; every problem raises BakeError with what is wrong and what to do.
-2. `compute_bake` decodes the song's audible stretch, computes the music features at the model's
-   frame rate, generates the dance, resamples it to the scene's frames and poses the rig, all in
-   memory. It can run in a worker thread (no bpy access) and is cancelled through its progress
-   callback (generator.Cancelled).
+1. `plan_bake` reads and checks everything (method, strip, audio file, armature, bone map, the
+   action graph and/or the LSTM model, whichever the method uses) and changes nothing; every
+   problem raises BakeError with what is wrong and what to do.
+2. `compute_bake` computes the music features (and, for the graph method, the pitch track) of the
+   song's audible stretch at the method's frame rate, composes the dance (core/choreography/
+   compose.py: "graph", "guided" or "lstm"), resamples it to the scene's frames and poses the
+   rig, all in memory. It can run in a worker thread (no bpy access) and is cancelled through its
+   progress callback (lstm.Cancelled).
 3. `apply_bake` writes the result in one step: a new action named after the song, keyed in bulk;
    the rig's current action is kept (never overwritten): the new action becomes the active one
    and the previous one gets a fake user so it is not lost, or, with push_to_nla, the dance goes
    onto a new NLA track and the active action is left alone.
 
+Methods: "graph" (real mocap moves of the action graph chosen by the music; the dancer travels:
+the dance has a root translation), "guided" (the LSTM dances first, then the graph picks the
+real moves closest to it) and "lstm" (the network's own frames, in place).
+
 Facing: the dance is turned about the vertical so that on average it faces the rig's front (the
-model's start poses face wherever the mocap dancers faced); its own turns are kept.
+mocap and the model's start poses face wherever the dancers faced); its own turns are kept. The
+root's path is turned by the same turn (`face_front`), so the dancer travels the way it faces.
 
 Timing: scene frame f of the dance hears the strip's source at strip_span.source_time(f) (see
-strips.py); the model runs at its own fps over that stretch and its motion is resampled to the
-scene's frame rate by slerp.
+strips.py); the dance is made at the method's fps (the graph's or the model's) over that stretch;
+its rotations are resampled to the scene's frame rate by slerp and its root path linearly.
 """
 from __future__ import annotations
 
@@ -27,17 +34,23 @@ from pathlib import Path
 import bpy
 import numpy as np
 
+from ..core.choreography import compose as compose_mod
+from ..core.choreography.graph import ActionGraph, GraphError, load_graph
+from ..core.choreography.lstm import Cancelled, DanceModel, ModelError, ProgressFn, load_model
+from ..core.choreography.model_folders import shipped_graph_dirs, shipped_model_dirs
 from ..core.motion import beatalign
-from ..core.rig import bonemaps
+from ..core.motion.rotations import quat_to_rotvec, rotvec_to_matrix, rotvec_to_quat, sample_linear, sample_quats
+from ..core.motion.skeleton import NUM_JOINTS, forward_kinematics
 from ..core.music import features as music_mod
-from ..core.choreography.lstm import DanceModel, ModelError, ProgressFn, load_model
+from ..core.music.pitch import f0 as pitch_track
+from ..core.rig import bonemaps
 from ..core.rig.posing import RigError, RigPose, RigRest, face_forward, pose_rig
-from ..core.motion.rotations import quat_to_rotvec, rotvec_to_quat, sample_quats
-from ..core.motion.skeleton import NUM_JOINTS, STANDING_HEIGHT, forward_kinematics
 from . import keying, retarget, strips
 from .preferences import user_bone_maps_folder
 
 MIN_SECONDS = 1.0
+USES_MODEL = ("lstm", "guided")     # the methods that run the LSTM
+USES_GRAPH = ("graph", "guided")    # the methods that walk the action graph
 
 
 class BakeError(ValueError):
@@ -46,11 +59,17 @@ class BakeError(ValueError):
 
 @dataclass
 class BakeRequest:
-    """What to bake. frame_start/frame_end default to the strip's span (end exclusive)."""
+    """What to bake. frame_start/frame_end default to the strip's span (end exclusive).
+    method: one of compose.METHODS; model_dir (the LSTM, for lstm and guided) and graph_dir (the
+    action graph, for graph and guided) default to the shipped ones; floor_radius: metres the
+    graph methods' dancer stays within."""
     armature_name: str
     strip_name: str
-    model_dir: Path
+    model_dir: Path | None = None           # None: the shipped model
     seed: int = 0
+    method: str = compose_mod.DEFAULT_METHOD
+    graph_dir: Path | None = None           # None: the shipped action graph
+    floor_radius: float = compose_mod.FLOOR_RADIUS
     frame_start: int | None = None
     frame_end: int | None = None
     bone_map: dict[str, str] | None = None  # None: detect from the bone names
@@ -72,12 +91,19 @@ class BakePlan:
     constants: tuple[bonemaps.Constant, ...]  # rig settings keyed into the dance's action
     extra_bones: dict[str, str]               # {bone: joint} keyed besides the map
     notes: list[str]                          # what the bake will do beyond keying the map
-    model: DanceModel
+    model: DanceModel | None                  # the LSTM (lstm and guided)
+    graph: ActionGraph | None                 # the action graph (graph and guided)
     song: np.ndarray                         # the samples heard over the bake's frames (mono, analysis rate)
 
     @property
     def frame_count(self) -> int:
         return self.frame_end - self.frame_start
+
+    @property
+    def fps(self) -> float:
+        """The frame rate the dance is made at: the graph's, else the model's (plan_bake checks
+        that they agree when the method uses both)."""
+        return self.graph.fps if self.graph is not None else self.model.fps
 
 
 @dataclass
@@ -87,8 +113,12 @@ class BakeResult:
     tempo: float
     beats: int
     beat_alignment: float       # Bailando's Beat Align Score against our beat tracker's beats
-    rotvecs: np.ndarray         # (N, 20, 3) canonical motion at scene frames
-    style: str                  # the model's style the seed picked
+    rotvecs: np.ndarray         # (N, 20, 3) canonical motion at scene frames, facing the rig's front
+    style: str                  # the LSTM style that danced (lstm and guided), else ""
+    method: str = ""
+    summary: str = ""           # compose.Dance.summary(): the method and, for the graph methods, the moves
+    root: np.ndarray | None = None           # (N, 3) canonical pelvis path at scene frames (turned as rotvecs)
+    clips: tuple[tuple[str, int], ...] = ()  # graph methods: (clip, moves from it), most used first
 
 
 @dataclass
@@ -103,10 +133,14 @@ class BakeReport:
     style: str = ""
     previous_action: str | None = None
     messages: list[str] = field(default_factory=list)
+    method: str = ""
+    summary: str = ""                        # e.g. "graph: 91 moves from 14 clips (most from cmu-salsa/60_02)"
+    clips: tuple[tuple[str, int], ...] = ()  # graph methods: (clip, moves from it), most used first
 
 
 def plan_bake(scene: bpy.types.Scene, request: BakeRequest) -> BakePlan:
     """Check everything the bake needs and read it; changes nothing."""
+    check_request(request)
     obj = bpy.data.objects.get(request.armature_name)
     if obj is None or obj.type != "ARMATURE":
         raise BakeError(f"'{request.armature_name}' is not an armature object; pick the character's armature")
@@ -148,11 +182,11 @@ def plan_bake(scene: bpy.types.Scene, request: BakeRequest) -> BakePlan:
         raise BakeError(f"armature '{obj.name}': {e}") from None
     constants, extra_bones, notes = _rig_settings(obj, bonemaps.PRESETS.get(preset))
 
-    try:
-        model = load_model(request.model_dir, features_version=music_mod.FEATURES_VERSION,
-                           feature_columns=music_mod.FEATURE_COLUMNS)
-    except ModelError as e:
-        raise BakeError(str(e)) from None
+    graph = _load_graph(request.graph_dir) if request.method in USES_GRAPH else None
+    model = _load_model(request.model_dir) if request.method in USES_MODEL else None
+    if graph is not None and model is not None and abs(graph.fps - model.fps) > 1e-9:
+        raise BakeError(f"the action graph dances at {graph.fps:g} fps but the model '{model.folder.name}' at "
+                        f"{model.fps:g} fps; the guided method needs both at one frame rate: pick another model")
 
     try:
         samples = strips.decode_strip_audio(strip)
@@ -162,7 +196,45 @@ def plan_bake(scene: bpy.types.Scene, request: BakeRequest) -> BakePlan:
     if not np.any(np.abs(song) > 1e-4):
         raise BakeError(f"sound strip '{span.name}' is silent over frames {start}-{end - 1}; "
                         "a dance needs music: check the file, the strip's offset and the frame range")
-    return BakePlan(request, span, start, end, rig, bone_map, preset, constants, extra_bones, notes, model, song)
+    return BakePlan(request, span, start, end, rig, bone_map, preset, constants, extra_bones, notes, model, graph,
+                    song)
+
+
+def check_request(request: BakeRequest) -> None:
+    """The request's method, seed and floor radius are usable (BakeError otherwise)."""
+    if request.method not in compose_mod.METHODS:
+        raise BakeError(f"unknown method {request.method!r}; choose one of {', '.join(compose_mod.METHODS)}")
+    if int(request.seed) < 0:
+        raise BakeError(f"the variation seed must be 0 or above, got {request.seed}")
+    if not float(request.floor_radius) > 0:
+        raise BakeError(f"the floor radius must be more than 0 metres, got {request.floor_radius:g}")
+
+
+def _load_graph(folder: Path | None) -> ActionGraph:
+    if folder is None:
+        found = shipped_graph_dirs()
+        if not found:
+            raise BakeError("no action graph ships with this copy of the add-on; reinstall it, "
+                            "or choose the LSTM method")
+        folder = found[0]
+    try:
+        return load_graph(folder)
+    except GraphError as e:
+        raise BakeError(str(e)) from None
+
+
+def _load_model(folder: Path | None) -> DanceModel:
+    if folder is None:
+        found = shipped_model_dirs()
+        if not found:
+            raise BakeError("no dance model ships with this copy of the add-on; set a models folder in the "
+                            "add-on preferences, or choose the Action graph method")
+        folder = found[0]
+    try:
+        return load_model(folder, features_version=music_mod.FEATURES_VERSION,
+                          feature_columns=music_mod.FEATURE_COLUMNS)
+    except ModelError as e:
+        raise BakeError(str(e)) from None
 
 
 def _preset_of_map(bone_map: dict[str, str], names: list[str], user_presets: dict) -> str:
@@ -215,26 +287,63 @@ def _song_window(samples: np.ndarray, span: strips.StripSpan, start: int, end: i
 
 
 def compute_bake(plan: BakePlan, progress: ProgressFn | None = None) -> BakeResult:
-    """Features, generation, resampling and posing, in memory (no bpy access: safe in a thread)."""
-    feats = music_mod.extract_features(plan.song, music_mod.ANALYSIS_SR, plan.model.fps,
-                                       source=plan.span.filepath)
-    style = plan.model.pick_style(plan.request.seed)
-    rotvecs_model = plan.model.generate(feats.matrix, seed=plan.request.seed, progress=progress,
-                                        style=style)                                # (T, 20, 3)
-    # model frames -> scene frames: scene frame k (from frame_start) sits at k / scene_fps seconds
-    positions = np.arange(plan.frame_count) / plan.span.scene_fps * plan.model.fps
-    quats = sample_quats(rotvec_to_quat(rotvecs_model.astype(np.float64)), positions)
-    rotvecs = face_forward(quat_to_rotvec(quats).reshape(-1, NUM_JOINTS, 3))   # facing the rig's front
-    root = np.zeros((len(rotvecs), 3))
-    root[:, 1] = STANDING_HEIGHT       # the model dances in place; the floor rule sets the height
+    """Features, composition, resampling and posing, in memory (no bpy access: safe in a thread).
+
+    progress(done, total) is the LSTM's callback (lstm and guided); it is also asked before and
+    after the dance is composed, so returning False cancels every method (lstm.Cancelled)."""
+    req = plan.request
+    fps = plan.fps
+    _go_on(progress, 0, plan.frame_count)
+    feats = music_mod.extract_features(plan.song, music_mod.ANALYSIS_SR, fps, source=plan.span.filepath)
+    hz = pitch_track(plan.song, music_mod.ANALYSIS_SR, fps).hz if req.method == "graph" else None
     try:
-        pose = pose_rig(plan.rig, plan.bone_map, rotvecs, root, floor=plan.request.floor,
-                        root_motion=plan.request.root_motion, extra_bones=plan.extra_bones)
+        dance = compose_mod.compose(req.method, feats.matrix, fps, feats.beat_times, f0_hz=hz, graph=plan.graph,
+                                    model=plan.model, seed=req.seed, floor_radius=req.floor_radius,
+                                    progress=progress)
+    except compose_mod.ComposeError as e:
+        raise BakeError(str(e)) from None
+    _go_on(progress, plan.frame_count, plan.frame_count)
+    # dance frames -> scene frames: scene frame k (from frame_start) sits at k / scene_fps seconds
+    positions = np.arange(plan.frame_count) / plan.span.scene_fps * dance.fps
+    quats = sample_quats(rotvec_to_quat(np.asarray(dance.rotvecs, np.float64)), positions)
+    root = sample_linear(np.asarray(dance.root, np.float64), positions)
+    rotvecs, root = face_front(quat_to_rotvec(quats).reshape(-1, NUM_JOINTS, 3), root)
+    try:
+        pose = pose_rig(plan.rig, plan.bone_map, rotvecs, root, floor=req.floor,
+                        root_motion=req.root_motion, extra_bones=plan.extra_bones)
     except RigError as e:
         raise BakeError(str(e)) from None
     frames = np.arange(plan.frame_start, plan.frame_end, dtype=np.float64)
-    score = beatalign.beat_align_score(forward_kinematics(rotvecs), plan.span.scene_fps, feats.beat_times)
-    return BakeResult(pose, frames, feats.tempo, len(feats.beats), score, rotvecs, plan.model.style_names[style])
+    score = beatalign.beat_align_score(forward_kinematics(rotvecs, root), plan.span.scene_fps, feats.beat_times)
+    return BakeResult(pose, frames, feats.tempo, len(feats.beats), score, rotvecs, dance.style, dance.method,
+                      dance.summary(), root, clip_counts(dance.moves))
+
+
+def _go_on(progress: ProgressFn | None, done: int, total: int) -> None:
+    if progress is not None and progress(done, total) is False:
+        raise Cancelled()
+
+
+def face_front(rotvecs: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The dance turned about the vertical to face canonical forward on average (posing.face_forward)
+    with its root path (T, 3) turned by the same turn, about the origin: the dancer travels the
+    way it faces. Returns (rotvecs, root)."""
+    turned = face_forward(rotvecs)
+    if len(rotvecs) == 0:
+        return turned, np.asarray(root, np.float64)
+    # face_forward turns every frame's root rotation by one turn T (R' = T R): read T off frame 0
+    turn = rotvec_to_matrix(turned[0, 0]) @ rotvec_to_matrix(np.asarray(rotvecs, np.float64)[0, 0]).T
+    return turned, np.asarray(root, np.float64) @ turn.T
+
+
+def clip_counts(moves) -> tuple[tuple[str, int], ...]:
+    """(clip, number of moves from it) of a dance's moves, most used first (a mirrored clip counts
+    as its clip)."""
+    counts: dict[str, int] = {}
+    for m in moves:
+        clip = m.clip.replace(" (mirrored)", "")
+        counts[clip] = counts.get(clip, 0) + 1
+    return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def apply_bake(plan: BakePlan, result: BakeResult) -> BakeReport:
@@ -247,7 +356,8 @@ def apply_bake(plan: BakePlan, result: BakeResult) -> BakeReport:
     previous = ad.action
     report = BakeReport(target.action.name, (plan.frame_start, plan.frame_end - 1), len(result.pose.rotations),
                         result.tempo, result.beats, result.beat_alignment, plan.preset, result.style,
-                        messages=list(plan.notes))
+                        messages=list(plan.notes), method=result.method, summary=result.summary,
+                        clips=result.clips)
     if plan.request.push_to_nla:
         track = ad.nla_tracks.new()
         track.name = target.action.name

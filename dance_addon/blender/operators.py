@@ -17,21 +17,36 @@ def request_from_settings(context) -> bake.BakeRequest:
     s = context.scene.dance
     if s.armature is None:
         raise bake.BakeError("pick the character's armature in the Dance panel")
-    if not s.model:
-        raise bake.BakeError("no dance model found: set a models folder in the add-on preferences")
-    req = bake.BakeRequest(armature_name=s.armature.name, strip_name=s.strip, model_dir=Path(s.model), seed=s.seed,
-                           bone_map=s.bone_map_dict(), push_to_nla=s.push_to_nla, floor=s.floor,
-                           root_motion=s.root_motion)
+    uses_model = s.method in bake.USES_MODEL
+    if uses_model and not s.model:
+        raise bake.BakeError("no dance model found: set a models folder in the add-on preferences, "
+                             "or choose the Action graph method")
+    req = bake.BakeRequest(armature_name=s.armature.name, strip_name=s.strip,
+                           model_dir=Path(s.model) if uses_model else None, seed=s.seed, method=s.method,
+                           floor_radius=s.floor_radius, bone_map=s.bone_map_dict(), push_to_nla=s.push_to_nla,
+                           floor=s.floor, root_motion=s.root_motion)
     if not s.use_strip_range:
         req.frame_start, req.frame_end = s.frame_start, s.frame_end + 1
     return req
 
 
 def _describe(report: bake.BakeReport) -> str:
+    """The report as "; "-separated parts (the panel shows one a line): the method and what made the
+    dance first, then the action, the clips the moves came from, and the notes."""
     text = (f"'{report.action}': frames {report.frames[0]}-{report.frames[1]}, {report.bones} bones "
             f"({report.preset} bones), {report.tempo:.0f} BPM, {report.beats} beats, "
-            f"beat alignment {report.beat_alignment:.2f}, style {report.style}")
-    return "; ".join([text, *report.messages])
+            f"beat alignment {report.beat_alignment:.2f}")
+    parts = [report.summary or report.method, text]
+    if report.clips:
+        parts.append(clips_line(report.clips))
+    return "; ".join([*parts, *report.messages])
+
+
+def clips_line(clips: tuple[tuple[str, int], ...], top: int = 3) -> str:
+    """"moves from cmu-salsa/60_02 (23), cmu-salsa/61_01 (12), cmu-modern/005_14 (9) and 11 more clips"."""
+    shown = ", ".join(f"{clip} ({n})" for clip, n in clips[:top])
+    rest = len(clips) - top
+    return f"moves from {shown}" + (f" and {rest} more clip{'s' if rest > 1 else ''}" if rest > 0 else "")
 
 
 class DANCE_OT_bake(bpy.types.Operator):
@@ -96,7 +111,7 @@ class DANCE_OT_bake(bpy.types.Operator):
             return {"PASS_THROUGH"}
         done, total = self._progress
         context.window_manager.progress_update(int(100 * done / max(total, 1)))
-        context.workspace.status_text_set(f"Dancing: frame {done} of {total} (Esc to cancel)")
+        context.workspace.status_text_set(f"Dancing: {int(100 * done / max(total, 1))} % (Esc to cancel)")
         if self._thread.is_alive():
             return {"RUNNING_MODAL"}
         self._cleanup(context)
@@ -117,7 +132,7 @@ class DANCE_OT_bake(bpy.types.Operator):
     def _done(self, context, report: bake.BakeReport):
         text = _describe(report)
         context.scene.dance.last_result = text
-        self.report({"INFO"}, f"Baked {text}")
+        self.report({"INFO"}, f"Baked by {text}")
         return {"FINISHED"}
 
 

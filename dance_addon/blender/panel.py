@@ -4,6 +4,7 @@ from __future__ import annotations
 import bpy
 
 from ..core.rig.bonemaps import REQUIRED_JOINTS
+from .bake import USES_GRAPH, USES_MODEL
 
 
 class DANCE_PT_main(bpy.types.Panel):
@@ -20,8 +21,12 @@ class DANCE_PT_main(bpy.types.Panel):
         layout.use_property_decorate = False
         layout.prop(s, "strip")
         layout.prop(s, "armature")
-        layout.prop(s, "model")
+        layout.prop(s, "method")
+        if s.method in USES_MODEL:
+            layout.prop(s, "model")
         layout.prop(s, "seed")
+        if s.method in USES_GRAPH:
+            layout.prop(s, "floor_radius")
         col = layout.column(heading="Frames")
         col.prop(s, "use_strip_range")
         sub = col.column(align=True)

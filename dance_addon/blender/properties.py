@@ -5,6 +5,7 @@ from pathlib import Path
 
 import bpy
 
+from ..core.choreography import compose as compose_mod
 from ..core.choreography import model_folders as models_mod
 from ..core.motion.skeleton import JOINT_NAMES
 from . import strips
@@ -40,6 +41,11 @@ def _model_items(self, context):
     return _ENUM_CACHE["models"]
 
 
+# (identifier, name, description): the name is the label's part before its colon ("Action graph")
+METHOD_ITEMS = [(m, compose_mod.METHOD_LABELS[m].split(":")[0], compose_mod.METHOD_LABELS[m])
+                for m in compose_mod.METHODS]
+
+
 def _is_armature(self, obj) -> bool:
     return obj.type == "ARMATURE"
 
@@ -53,9 +59,17 @@ class DANCE_PG_settings(bpy.types.PropertyGroup):
     strip: bpy.props.EnumProperty(name="Song", description="The sound strip to dance to", items=_strip_items)
     armature: bpy.props.PointerProperty(name="Armature", description="The character's armature",
                                         type=bpy.types.Object, poll=_is_armature)
-    model: bpy.props.EnumProperty(name="Model", description="The dance generator", items=_model_items)
-    seed: bpy.props.IntProperty(name="Variation", description="Seed: picks the dance's style and variation; the same seed gives the same dance",
-                                default=0, min=0)
+    method: bpy.props.EnumProperty(name="Method", description="How the dance is made", items=METHOD_ITEMS,
+                                   default=compose_mod.DEFAULT_METHOD)
+    model: bpy.props.EnumProperty(name="Model", description="The LSTM dance generator (LSTM and Guided methods)",
+                                  items=_model_items)
+    seed: bpy.props.IntProperty(name="Variation", description="Seed: picks the dance's moves (and the LSTM's style) "
+                                "and its variation; the same seed gives the same dance", default=0, min=0)
+    # metres of the canonical (human-sized) dancer, scaled with the rig like the root path: not a scene length
+    floor_radius: bpy.props.FloatProperty(name="Floor Radius", description="Metres: the dancer travels within "
+                                          "this radius of where it starts (for a human-sized dancer; scaled with "
+                                          "the rig). Action graph and Guided methods", default=compose_mod.FLOOR_RADIUS,
+                                          min=0.1, soft_max=10.0, precision=2)
     use_strip_range: bpy.props.BoolProperty(name="Whole Strip", default=True,
                                             description="Dance over the frames where the strip plays")
     frame_start: bpy.props.IntProperty(name="Start", default=1)

@@ -57,7 +57,7 @@ class Dance:
             return f"{self.method}" + (f", style {self.style}" if self.style else "")
         clips = {m.clip.replace(" (mirrored)", "") for m in self.moves}
         top = max(clips, key=lambda c: sum(m.clip.startswith(c) for m in self.moves))
-        extra = f", guided by style {self.style}" if self.style else ""
+        extra = (f", guided by style {self.style}" if self.method == "guided" else f", genre {self.style}") if self.style else ""
         return f"{self.method}: {len(self.moves)} moves from {len(clips)} clips (most from {top}){extra}"
 
 
@@ -91,15 +91,32 @@ def _zscore(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     return (x - mean) / np.where(std > 1e-9, std, 1.0)
 
 
+def graph_genres(graph: ActionGraph) -> tuple[str, ...]:
+    """The graph's genres in the order seeds pick them (a fixed shuffle, as the LSTM's styles)."""
+    genres = sorted(set(graph.clip_genres))
+    return tuple(genres[i] for i in np.random.default_rng(0).permutation(len(genres)))
+
+
+def pick_genre(graph: ActionGraph, seed: int) -> str:
+    """The genre seed `seed` dances in: seeds 0 .. G-1 pick G different genres, then the order repeats."""
+    order = graph_genres(graph)
+    return order[seed % len(order)]
+
+
 def compose_graph(graph: ActionGraph, matrix: np.ndarray, f0_hz: np.ndarray, beat_times: np.ndarray, fps: float,
                   seed: int = 0, floor_radius: float = FLOOR_RADIUS, costs: Costs = Costs(),
-                  target: np.ndarray | None = None) -> Dance:
+                  target: np.ndarray | None = None, genre: str | None = None) -> Dance:
     """The graph method's dance of a song: matrix (T, F) music features at fps, f0_hz (T,) the
-    song's pitch track, beat_times (seconds). With `target` (T, 20, 3) positions of a dance (the
-    LSTM's), this is the guided method: segments are matched to that dance instead of the music."""
+    song's pitch track, beat_times (seconds). The dance keeps mostly to one genre of the graph's
+    clips, `genre` or the seed's (pick_genre). With `target` (T, 20, 3) positions of a dance (the
+    LSTM's), this is the guided method: segments are matched to that dance instead of the music,
+    in any genre."""
     if abs(graph.fps - fps) > 1e-9:
         raise ComposeError(f"the action graph is at {graph.fps:g} fps but the music features are at {fps:g}; "
                            "compute the features at the graph's frame rate")
+    if graph.music_feature_names != MUSIC_SPAN_FEATURE_NAMES:
+        raise ComposeError(f"the action graph {graph.folder} matches other music features than this add-on "
+                           "computes; use the graph that ships with this version of the add-on")
     n = len(matrix)
     if n < 2:
         raise ComposeError("the song is too short to dance to; pick at least a second of music")
@@ -122,9 +139,12 @@ def compose_graph(graph: ActionGraph, matrix: np.ndarray, f0_hz: np.ndarray, bea
         def data_cost(seg, first, m):
             return feature_distance(tz[first, m - 1], seg_z_all[seg])
         method = "guided"
-    path = traverse(graph, grid, duration, data_cost, seed=seed, costs=costs, floor_radius=floor_radius)
+    if target is None and genre is None:
+        genre = pick_genre(graph, seed)
+    path = traverse(graph, grid, duration, data_cost, seed=seed, costs=costs, floor_radius=floor_radius,
+                    genre=genre)
     synth = synthesize(graph, path, grid, n, fps)
-    return Dance(synth.rotvecs, synth.root, fps, method, moves=synth.moves)
+    return Dance(synth.rotvecs, synth.root, fps, method, genre or "", moves=synth.moves)
 
 
 def lstm_dance(model, matrix: np.ndarray, seed: int = 0, style=None, progress=None) -> Dance:
@@ -144,8 +164,9 @@ def compose(method: str, matrix: np.ndarray, fps: float, beat_times: np.ndarray,
 
     matrix: (T, F) music features at fps (music.features.extract_features); beat_times: seconds;
     f0_hz: (T,) pitch track (music.pitch.f0), needed by "graph"; graph: the action graph (graph
-    and guided); model: the LSTM (lstm and guided); style: the LSTM style (index or name) instead
-    of the seed's; progress: the LSTM's progress callback.
+    and guided); model: the LSTM (lstm and guided); style: instead of the seed's, the LSTM style
+    (index or name; lstm and guided) or the genre (graph, e.g. "cmu-salsa"); progress: the
+    LSTM's progress callback.
     """
     if method not in METHODS:
         raise ComposeError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -160,7 +181,13 @@ def compose(method: str, matrix: np.ndarray, fps: float, beat_times: np.ndarray,
     if method == "graph":
         if f0_hz is None:
             raise ComposeError("the graph method needs the song's pitch track (music.pitch.f0)")
-        return compose_graph(graph, matrix, f0_hz, beat_times, fps, seed, floor_radius)
+        genre = None
+        if style is not None:
+            if str(style) not in graph_genres(graph):
+                raise ComposeError(f"unknown style {style!r} for the graph method; its genres are "
+                                   f"{', '.join(sorted(graph_genres(graph)))}")
+            genre = str(style)
+        return compose_graph(graph, matrix, f0_hz, beat_times, fps, seed, floor_radius, genre=genre)
     lstm = lstm_dance(model, matrix, seed, style, progress)
     target = forward_kinematics(lstm.rotvecs, lstm.root)
     dance = compose_graph(graph, matrix, np.zeros(len(matrix)), beat_times, fps, seed, floor_radius, target=target)

@@ -220,6 +220,12 @@ def load_graph(path: str | Path) -> ActionGraph:
         root[s:e, [0, 2]] = np.cumsum(steps[s:e], axis=0)
     root[:, 1] = a["root_height"]
     corr = {k[5:]: a[k].astype(np.float64) for k in a if k.startswith("corr_")}
+    n_motion, n_music = len(a["feature_names"]), len(a["music_feature_names"])
+    shapes = {"coef": (n_music + 1, n_motion), "weight": (n_motion,), "music_mean": (n_music,),
+              "music_std": (n_music,), "motion_mean": (n_motion,), "motion_std": (n_motion,)}
+    if any(k not in corr or corr[k].shape != s for k, s in shapes.items()):
+        raise GraphError(f"action graph {arrays}: its music-motion correspondence does not fit its "
+                         f"{n_music} music and {n_motion} motion features; rebuild it with training/graph/build.py")
     return assemble(
         float(a["fps"]), a["rotvecs"].astype(np.float32), root, starts, tuple(str(x) for x in a["clip_names"]),
         tuple(str(x) for x in a["clip_genres"]),

@@ -31,8 +31,10 @@ class Costs:
     data: float = 1.0             # music-motion mismatch (or, guided, mismatch with the LSTM's dance)
     transition: float = 1.0       # pose and velocity distance at the join (0 when the clip goes on)
     stretch: float = 8.0          # (log of the time stretch)^2
+    beat_fit: float = 0.5         # the segment's inner kinematic beats off the music's beats (beat_fit_cost)
     repeat: float = 30.0          # the same source frames again within repeat_seconds
     repeat_seconds: float = 30.0
+    genre_switch: float = 3.0     # a join from one genre's clip to another's
     floor: float = 4.0            # per square metre beyond the floor radius
     noise: float = 0.6            # seeded noise on every choice (variations)
     start_candidates: int = 48    # segments tried at the start
@@ -95,6 +97,37 @@ def stretch_cost(log_ratio: np.ndarray) -> np.ndarray:
     """(log of music span / segment length)^2; inf beyond MAX_STRETCH either way."""
     c = log_ratio ** 2
     return np.where(np.abs(log_ratio) > np.log(MAX_STRETCH), np.inf, c)
+
+
+def beat_fit_cost(graph: ActionGraph, max_inner: int = 6) -> np.ndarray:
+    """(S, MAX_BEATS) how badly each segment's inner kinematic beats fit m music beats (m = 1 ..).
+
+    A segment laid over m beats is warped so its first and last kinematic beats land on the
+    first and last music beats; an inner kinematic beat at fraction u of the segment then falls
+    at u * m beats. Cost = mean over inner kinematic beats of 4 * (distance to the nearest whole
+    beat)^2 (1 for a beat exactly between two) + the share of the m - 1 inner music beats that no
+    kinematic beat falls within a quarter beat of. 0 for a segment whose beats fall on the music's.
+    """
+    first, last = graph.seg_first, graph.seg_last
+    k = np.arange(1, max_inner + 1)
+    inner = first[:, None] + k[None]                                          # (S, K) boundary ids
+    valid = inner < last[:, None]
+    f0, f1 = graph.boundary_frame[first], graph.boundary_frame[last]
+    fb = graph.boundary_frame[np.minimum(inner, len(graph.boundary_frame) - 1)]
+    u = np.where(valid, (fb - f0[:, None]) / np.maximum(f1 - f0, 1)[:, None], np.nan)   # (S, K)
+    out = np.empty((len(first), MAX_BEATS))
+    for m in range(1, MAX_BEATS + 1):
+        r = u * m
+        off = np.abs(r - np.round(r))
+        miss = np.where(valid, 4.0 * off ** 2, 0.0).sum(1) / np.maximum(valid.sum(1), 1)
+        if m > 1:
+            q = np.arange(1, m)
+            hit = (np.abs(r[:, :, None] - q[None, None]) < 0.25) & valid[:, :, None]    # (S, K, m - 1)
+            uncovered = 1.0 - hit.any(axis=1).mean(axis=1)
+        else:
+            uncovered = np.zeros(len(first))
+        out[:, m - 1] = miss + uncovered
+    return out
 
 
 def repeat_cost(cand_clip: np.ndarray, cand_lo: np.ndarray, cand_hi: np.ndarray, recent_clip: np.ndarray,
@@ -169,10 +202,12 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: DataCost, seed: int = 0,
-             costs: Costs = Costs(), floor_radius: float = 2.5, beam: int = 12, recent: int = 12) -> Path:
+             costs: Costs = Costs(), floor_radius: float = 2.5, beam: int = 12, recent: int = 12,
+             genre: str | None = None) -> Path:
     """The cheapest path found over the beats of `grid` up to `end_time` seconds (see the module
     docstring); `beam` partial dances are kept per beat, `recent` segments are remembered for
-    the repetition cost."""
+    the repetition cost. With `genre` (one of graph.clip_genres) the dance starts in that genre's
+    segments and pays costs.genre_switch for every join into another genre's clip."""
     rng = np.random.default_rng(seed)
     spans = span_lengths(grid)
     n_grid = len(grid)
@@ -188,11 +223,17 @@ def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: D
     disp_local = np.stack([c * d[:, 0] - s * d[:, 1], s * d[:, 0] + c * d[:, 1]], axis=1)  # rotate by -h0
     turn = heading[seg_hi] - h0
     succ_off, succ_seg, succ_cost = successors(graph)
+    fit = beat_fit_cost(graph)
+    genres = sorted(set(graph.clip_genres))
+    seg_genre = np.array([genres.index(graph.clip_genres[c % len(graph.clip_names)]) for c in seg_clip])
+    if genre is not None and genre not in genres:
+        raise ValueError(f"unknown genre {genre!r}; the graph has {', '.join(genres)}")
+    home = -1 if genre is None else genres.index(genre)
     R = recent
-    # a partial dance is one row: [seg, parent, first, m, cost, x, z, heading, 5 terms,
+    # a partial dance is one row: [seg, parent, first, m, cost, x, z, heading, 6 terms,
     # R recent clips, R recent first frames, R recent last frames, R recent times]
     SEG, PARENT, FIRST, M, COST, X, Z, HEAD, TERMS = 0, 1, 2, 3, 4, 5, 6, 7, 8
-    RCLIP = TERMS + 5
+    RCLIP = TERMS + 6
     RLO, RHI, RTIME = RCLIP + R, RCLIP + 2 * R, RCLIP + 3 * R
     width = RCLIP + 4 * R
     buckets: dict[int, list[np.ndarray]] = {}
@@ -218,14 +259,16 @@ def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: D
         z = rows[:, Z] - sn * dl[:, 0] + cs * dl[:, 1]
         fl = floor_cost(np.stack([x, z], axis=1), floor_radius)
         firsts = np.full(len(seg), first)
+        if home >= 0:
+            trans = trans + costs.genre_switch / max(costs.transition, 1e-9) * (seg_genre[seg] != home)
         terms = np.stack([costs.data * data_cost(seg, firsts, m), costs.transition * trans, costs.stretch * st,
-                          costs.repeat * rep, costs.floor * fl], axis=1)
+                          costs.repeat * rep, costs.floor * fl, costs.beat_fit * fit[seg, m - 1]], axis=1)
         noise = costs.noise * rng.standard_normal(len(seg)) * m / 4.0
         out = np.empty((len(seg), width))
         out[:, SEG], out[:, PARENT], out[:, FIRST], out[:, M] = seg, rows[:, PARENT], first, m
         out[:, COST] = rows[:, COST] + terms.sum(axis=1) + noise
         out[:, X], out[:, Z], out[:, HEAD] = x, z, head + turn[seg]
-        out[:, TERMS:TERMS + 5] = terms
+        out[:, TERMS:TERMS + 6] = terms
         for col, new in ((RCLIP, seg_clip[seg]), (RLO, seg_lo[seg]), (RHI, seg_hi[seg]), (RTIME, np.full(len(seg), now))):
             out[:, col:col + R - 1] = rows[:, col + 1:col + R]
             out[:, col + R - 1] = new
@@ -237,8 +280,9 @@ def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: D
             buckets.setdefault(int(e), []).append(block)
 
     # start: seeded segments at beat 0, from a dance with no past (parent -1, at the centre, facing +Z)
-    k0 = min(costs.start_candidates, graph.n_segments)
-    seg0 = rng.choice(graph.n_segments, size=k0, replace=False)
+    pool = np.flatnonzero(seg_genre == home) if home >= 0 else np.arange(graph.n_segments)
+    k0 = min(costs.start_candidates, len(pool))
+    seg0 = rng.choice(pool, size=k0, replace=False)
     start = np.zeros((k0, width))
     start[:, PARENT] = -1
     start[:, RCLIP:RCLIP + R] = -1
@@ -281,7 +325,7 @@ def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: D
         chain.append(node)
         node = int(table[node, PARENT])
     chain = np.array(chain[::-1])
-    names = ("data", "transition", "stretch", "repeat", "floor")
+    names = ("data", "transition", "stretch", "repeat", "floor", "beat_fit")
     terms = {n: float(table[chain, TERMS + k].sum()) for k, n in enumerate(names)}
     return Path(table[chain, SEG].astype(np.int64), table[chain, FIRST].astype(np.int64),
                 table[chain, M].astype(np.int64), cost, terms)

@@ -1,0 +1,82 @@
+"""Composing a 3-minute dance with the action graph, after the music features (goal: under 0.3 s).
+
+Input: the held-out medley of training/evaluation/long_run.py (the six held-out tracks back to
+back, cut at 180 s: 5,400 frames at 30 fps), its music features and pitch track computed once,
+untimed. Timed, each REPEATS times after a warm-up: the traversal (training-free search over the
+beats), the synthesis (time warp, placement, inertialization) and both together as
+compose.compose_graph runs them, with the shipped graph (models/dance-graph). Also the graph's
+load time and size, and the pitch tracker on the same song (it runs before composing, beside the
+music features).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+from benchmarks import timings
+
+REPEATS = 5
+
+
+def run() -> list[dict]:
+    from dance_addon.core.choreography.compose import compose_graph
+    from dance_addon.core.choreography.graph import load_graph
+    from dance_addon.core.choreography.model_folders import shipped_graph_dirs
+    from dance_addon.core.music import features as music_mod
+    from dance_addon.core.music.pitch import f0
+    from training.data.pairs import track_paths
+    from training.evaluation.long_run import heldout_medley
+
+    folders = shipped_graph_dirs()
+    if not folders:
+        return [{"what": "graph: no action graph ships (models/dance-graph); build it with python -m training.graph.build"}]
+    t0 = time.perf_counter()
+    graph = load_graph(folders[0])
+    load_s = time.perf_counter() - t0
+    medley = heldout_medley()
+    # the medley's audio, for the pitch tracker (the features are cached by long_run)
+    paths = track_paths()
+    audio = np.concatenate([music_mod.load_audio(paths[t]) for t in medley.tracks])
+    audio = audio[:int(medley.seconds * music_mod.ANALYSIS_SR)]
+    pitch_times = timings(lambda: f0(audio, music_mod.ANALYSIS_SR, medley.fps), 3)
+    hz = f0(audio, music_mod.ANALYSIS_SR, medley.fps).hz[:len(medley.music)]
+    beat_col = list(music_mod.FEATURE_COLUMNS).index("beat")
+    beats = np.flatnonzero(medley.music[:, beat_col] > 0.5) / medley.fps
+
+    from dance_addon.core.choreography import compose as cp
+    from dance_addon.core.choreography.synthesis import synthesize
+    from dance_addon.core.choreography.traversal import beat_grid, correspondence_cost, traverse
+
+    n = len(medley.music)
+    duration = (n - 1) / medley.fps
+    grid = beat_grid(beats, duration)
+    span_z = (cp.music_span_features(medley.music, hz, grid, medley.fps) - graph.corr["music_mean"]) / graph.corr["music_std"]
+    seg_z = (graph.seg_features - graph.corr["motion_mean"]) / graph.corr["motion_std"]
+
+    def data_cost(seg, first, m):
+        return correspondence_cost(span_z[first, m - 1], seg_z[seg], graph.corr["coef"], graph.corr["weight"])
+
+    path = traverse(graph, grid, duration, data_cost, seed=0)
+    trav = timings(lambda: traverse(graph, grid, duration, data_cost, seed=0), REPEATS)
+    synth = timings(lambda: synthesize(graph, path, grid, n, medley.fps), REPEATS)
+    whole = timings(lambda: compose_graph(graph, medley.music, hz, beats, medley.fps, seed=0), REPEATS)
+    size = sum(p.stat().st_size for p in folders[0].iterdir()) / 2 ** 20
+
+    def row(what, ts, compare=None, ref=None):
+        r = {"what": what, "min": min(ts), "median": statistics.median(ts), "unit": "s"}
+        if compare:
+            r["compare_to"], r["ratio"] = compare, statistics.median(ts) / statistics.median(ref)
+        return r
+
+    return [
+        row("graph: pitch track (YIN) of a 180 s song", pitch_times),
+        row("graph: traversal of a 180 s song (beam search over the beats)", trav),
+        row("graph: synthesis of a 180 s song (warp, placement, inertialization)", synth),
+        row("graph: compose a 180 s song after the music features (goal 0.3 s)", whole,
+            "the goal, 0.3 s", [0.3]),
+        {"what": f"graph: {folders[0].name} loads in {load_s:.2f} s; {graph.n_segments} segments, "
+                 f"{graph.edge_count()} edges, {size:.1f} MiB on disk; the 180 s dance has "
+                 f"{len(path.segments)} moves"},
+    ]

@@ -1,0 +1,194 @@
+"""The action graph: mirror, inertialization, the traversal's cost terms, the search and the
+synthesis, on the shipped graph (models/dance-graph) and small known cases."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from dance_addon.core.choreography import inertialize as inz
+from dance_addon.core.choreography import traversal as tv
+from dance_addon.core.choreography.graph import GraphError, load_graph
+from dance_addon.core.choreography.model_folders import shipped_graph_dirs
+from dance_addon.core.choreography.synthesis import synthesize, time_map
+from dance_addon.core.motion.mirror import mirror_rotvecs, mirror_translation
+from dance_addon.core.motion.rotations import quat_to_rotvec, rotvec_to_quat
+from dance_addon.core.motion.skeleton import forward_kinematics
+
+
+@pytest.fixture(scope="module")
+def graph():
+    found = shipped_graph_dirs()
+    assert found, "models/dance-graph is missing: build it with python -m training.graph.build"
+    return load_graph(found[0])
+
+
+def zero_cost(seg, first, m):
+    return np.zeros(len(seg))
+
+
+# ------------------------------------------------------------------------------ mirror
+
+def test_mirror_reflects_the_body_and_twice_is_identity():
+    rng = np.random.default_rng(0)
+    rv = rng.normal(0, 0.4, (50, 20, 3))
+    root = rng.normal(0, 1, (50, 3))
+    assert np.allclose(mirror_rotvecs(mirror_rotvecs(rv)), rv)
+    pos = forward_kinematics(rv, root)
+    mpos = forward_kinematics(mirror_rotvecs(rv), mirror_translation(root))
+    reflected = pos * np.array([-1.0, 1.0, 1.0])
+    from dance_addon.core.motion.mirror import MIRROR_ORDER
+    # SMPL's left and right rest offsets differ by a few millimetres
+    assert np.abs(mpos - reflected[:, MIRROR_ORDER]).max() < 0.03
+
+
+# ------------------------------------------------------------------------------ inertialization
+
+def test_spring_starts_at_the_offset_and_decays_to_zero():
+    x0, v0 = np.array([0.3, -0.2]), np.array([1.0, 0.0])
+    t = np.linspace(0, 2, 201)
+    x, v = inz.decay_spring_damper(x0, v0, 0.12, t)
+    assert np.allclose(x[0], x0) and np.allclose(v[0], v0)
+    assert np.abs(x[-1]).max() < 1e-6
+    # the velocity is the derivative of the offset
+    assert np.allclose(np.gradient(x[:, 0], t)[1:-1], v[1:-1, 0], atol=0.05)
+    # a still offset decays monotonically (critically damped: no overshoot)
+    xs, _ = inz.decay_spring_damper(np.array([1.0]), np.array([0.0]), 0.12, t)
+    assert np.all(np.diff(xs[:, 0]) <= 1e-12) and xs.min() >= 0
+
+
+def test_rotation_offset_round_trip():
+    rng = np.random.default_rng(1)
+    a, b = rotvec_to_quat(rng.normal(0, 1, (10, 3))), rotvec_to_quat(rng.normal(0, 1, (10, 3)))
+    off = inz.rotation_offset(a, b)
+    back = inz.apply_rotation_offset(off, b)
+    assert np.allclose(quat_to_rotvec(back), quat_to_rotvec(a), atol=1e-9)
+
+
+# ------------------------------------------------------------------------------ cost terms
+
+def test_beat_grid_covers_the_song_and_thins_fast_beats():
+    grid = tv.beat_grid(np.arange(1.0, 20.0, 0.5), 30.0)
+    assert grid[0] <= 0.5 and grid[-1] >= 30.0 + 0.5 * (tv.MAX_BEATS - 1)
+    assert np.allclose(np.diff(grid), 0.5)
+    fast = tv.beat_grid(np.arange(0.0, 10.0, 0.2), 10.0)        # 300 BPM: every other beat
+    assert np.allclose(np.diff(fast), 0.4)
+    none = tv.beat_grid(np.array([]), 5.0)                      # no beats: 100 BPM
+    assert np.allclose(np.diff(none), 0.6)
+
+
+def test_beats_for_picks_the_closest_span():
+    spans = tv.span_lengths(np.arange(0, 10, 0.5))
+    m, logr = tv.beats_for(np.array([1.0, 1.4, 2.1]), spans[:3])
+    assert list(m) == [2, 3, 4]
+    assert np.allclose(logr, np.log([1.0, 1.5 / 1.4, 2.0 / 2.1]))
+
+
+def test_cost_terms():
+    assert np.isinf(tv.stretch_cost(np.array([np.log(1.5)])))[0]
+    assert tv.stretch_cost(np.array([np.log(1.2)]))[0] == pytest.approx(np.log(1.2) ** 2)
+    # a candidate half-covered by a recent segment of the same clip, and one of another clip
+    rep = tv.repeat_cost(np.array([3, 4]), np.array([100, 100]), np.array([200, 200]),
+                         np.array([[3, -1], [3, -1]]), np.array([[150, 0], [150, 0]]),
+                         np.array([[400, 0], [400, 0]]), np.ones((2, 2), bool))
+    assert np.allclose(rep, [0.5, 0.0])
+    assert np.allclose(tv.floor_cost(np.array([[1.0, 0.0], [3.0, 4.0]]), 2.0), [0.0, 9.0])
+    coef = np.vstack([np.eye(2), np.zeros((1, 2))])
+    music = np.array([[1.0, 2.0]])
+    # a likelihood ratio: the predicted motion is cheaper than the average motion, and only the
+    # features the music predicts (weight > 0) count
+    w = np.array([0.5, 0.0])
+    predicted = tv.correspondence_cost(music, music, coef, w)[0]
+    assert predicted == pytest.approx(-1.0)                        # 0 / (1 - 0.5) - 1^2
+    assert tv.correspondence_cost(music, np.zeros((1, 2)), coef, w)[0] == pytest.approx(2.0)  # 1 / 0.5 - 0
+    assert tv.correspondence_cost(music, music + [0.0, 5.0], coef, w)[0] == pytest.approx(predicted)
+
+
+def test_time_map_lands_beats_on_beats():
+    at, af = time_map(np.array([0, 20, 41, 60]), np.array([1.0, 1.7, 2.4, 3.1]), 30.0)
+    assert at[0] == 1.0 and af[0] == 0 and at[-1] == 3.1 and af[-1] == 60
+    assert list(at) == [1.0, 1.7, 2.4, 3.1] and list(af) == [0, 20, 41, 60]
+    # an interior beat too far from any music beat is left to the warp
+    at, af = time_map(np.array([0, 5, 60]), np.array([1.0, 2.0, 3.0]), 30.0)
+    assert list(af) == [0, 60]
+
+
+# ------------------------------------------------------------------------------ the graph
+
+def test_the_shipped_graph_is_strongly_connected_and_credited(graph):
+    assert graph.n_segments > 1000 and graph.edge_count() > graph.n_segments
+    # every segment can go on: its last boundary has at least one join target that starts a segment
+    off, seg, _ = tv.successors(graph)
+    assert np.all(off[graph.seg_last + 1] - off[graph.seg_last] > 0)
+    assert np.all(graph.seg_clip == graph.boundary_clip[graph.seg_last])
+    card = (graph.folder / "MODEL_CARD.md").read_text()
+    assert "mocap.cs.cmu.edu" in card and "NSF EIA-0196217" in card
+    assert set(graph.corr) >= {"coef", "weight", "music_mean", "music_std", "motion_mean", "motion_std"}
+    assert sum(p.stat().st_size for p in graph.folder.iterdir()) < 10 * 2 ** 20
+
+
+def test_load_graph_says_what_is_wrong(tmp_path, graph):
+    with pytest.raises(GraphError, match="no graph.json"):
+        load_graph(tmp_path)
+    bad = tmp_path / "g"
+    shutil.copytree(graph.folder, bad)
+    data = bytearray((bad / "graph.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (bad / "graph.npz").write_bytes(bytes(data))
+    with pytest.raises(GraphError, match="corrupt"):
+        load_graph(bad)
+    meta = json.loads((graph.folder / "graph.json").read_text())
+    meta["format"] = 99
+    shutil.copy(graph.folder / "graph.npz", bad / "graph.npz")
+    (bad / "graph.json").write_text(json.dumps(meta))
+    with pytest.raises(GraphError, match="format 99"):
+        load_graph(bad)
+
+
+def _song(seconds=60.0, bpm=118.0):
+    beats = np.arange(0.4, seconds, 60.0 / bpm)
+    return tv.beat_grid(beats, seconds), seconds
+
+
+def test_traversal_follows_the_edges_and_does_not_repeat(graph):
+    grid, seconds = _song()
+    path = tv.traverse(graph, grid, seconds, zero_cost, seed=3)
+    # consecutive segments join: the next one starts at a join target of the previous one's end
+    for a, b in zip(path.segments[:-1], path.segments[1:]):
+        lo, hi = graph.join_offsets[graph.seg_last[a]], graph.join_offsets[graph.seg_last[a] + 1]
+        assert graph.seg_first[b] in graph.join_target[lo:hi]
+    # contiguous over the beats, to the song's end
+    assert path.first_beat[0] == 0
+    assert np.all(path.first_beat[1:] == path.first_beat[:-1] + path.beats[:-1])
+    assert grid[path.first_beat[-1] + path.beats[-1]] >= seconds - 1e-6
+    # no source frames danced twice within the repeat window
+    frames = [(graph.seg_clip[s], graph.seg_start_frame[s], graph.seg_end_frame[s], grid[i])
+              for s, i in zip(path.segments, path.first_beat)]
+    for k, (c, lo, hi, t) in enumerate(frames):
+        for c2, lo2, hi2, t2 in frames[:k]:
+            if c2 == c and t - t2 < tv.Costs().repeat_seconds:
+                assert min(hi, hi2) - max(lo, lo2) <= 0
+    other = tv.traverse(graph, grid, seconds, zero_cost, seed=4)
+    assert list(other.segments) != list(path.segments)
+
+
+def test_synthesis_joins_without_jumps_and_travels(graph):
+    grid, seconds = _song(45.0)
+    n = int(seconds * graph.fps)
+    path = tv.traverse(graph, grid, seconds, zero_cost, seed=1)
+    syn = synthesize(graph, path, grid, n, graph.fps)
+    assert syn.rotvecs.shape == (n, 20, 3) and syn.root.shape == (n, 3)
+    assert np.isfinite(syn.rotvecs).all() and np.isfinite(syn.root).all()
+    pos = forward_kinematics(syn.rotvecs, syn.root)
+    step = np.linalg.norm(np.diff(pos, axis=0), axis=-1).max(axis=1)      # (n - 1,) largest joint step
+    switches = np.array([m.frame for m in syn.moves[1:]])
+    inside = np.setdiff1d(np.arange(n - 1), np.concatenate([switches - 1, switches]))
+    # the joins are no larger than the dance's own large steps
+    assert step[switches - 1].max() <= np.percentile(step[inside], 99.5) * 1.5
+    # moves are laid end to end on the beats
+    assert syn.moves[0].frame == 0 and syn.moves[-1].frame_end == n
+    assert all(a.frame_end == b.frame for a, b in zip(syn.moves[:-1], syn.moves[1:]))
+    # the dancer travels the floor, within about its radius
+    horizontal = syn.root[:, [0, 2]]
+    assert np.linalg.norm(np.diff(horizontal, axis=0), axis=1).sum() > 5.0
+    assert np.linalg.norm(horizontal, axis=1).max() < 2.5 + 1.5
