@@ -154,7 +154,7 @@ def test_long_run_measures_every_window_of_every_seed(reference, model_folder):
     from training.evaluation.long_run import Medley, format_long_table, long_run
 
     music = np.sin(np.arange(900)[:, None] / 7.0 + np.arange(F))               # 30 s at 30 fps
-    medley = Medley(music, FPS, ("t0", "t1"), 30.0)
+    medley = Medley(music, FPS, ("t0", "t1"), 30.0, np.zeros(900))
     row = long_run(model_folder, medley, reference, seeds=(0, 1))
     model, ratios, outside = load_model(model_folder), [], []
     for seed in (0, 1):
@@ -195,3 +195,5 @@ def test_heldout_medley_is_three_minutes_of_the_heldout_tracks(tmp_path):
     again = heldout_medley(cache_dir=tmp_path)                                  # from the cache
     np.testing.assert_array_equal(again.music, medley.music)
     assert again.tracks == medley.tracks
+    assert medley.f0_hz.shape == (len(medley.music),) and (medley.f0_hz > 0).any()
+    np.testing.assert_array_equal(again.f0_hz, medley.f0_hz)

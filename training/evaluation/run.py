@@ -417,6 +417,8 @@ def main(argv: list[str] | None = None) -> None:
     if models:
         medley = long_run.heldout_medley()
         long_rows = {Path(m).name: long_run.long_run(Path(m), medley, reference) for m in models}
+        for name, folder, method, lstm in graphs:
+            long_rows[name] = long_run.long_run_graph(folder, medley, reference, method, lstm)
         long_table = long_run.format_long_table(long_rows, medley)
     total = time.perf_counter() - started
     result = EvalResult(result.rows, result.dances, total)
