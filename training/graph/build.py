@@ -12,6 +12,12 @@ Steps (the arrays are described in dance_addon/core/choreography/graph.py):
    p10-p90 0.37-1.43 s apart): a 4-beat "bar" would be anything from 1.5 to 6 s. Segments of
    2, 3 or 4 beats lasting 0.8-3.6 s are kept instead, and the traversal maps each onto as many
    music beats as fit its length (traversal.py), with its interior beats snapped to the music's.
+   Segments that stand rather than dance are left out: a mean joint speed under MIN_SEG_SPEED
+   (the clips' lead-ins and ends, the T-pose each modern-dance trial starts with: 210 of the 360
+   such segments started in the first tenth of their clip) or a start in a clip's first
+   LEAD_IN_SECONDS. So are segments holding a capture glitch that the clip repair left (a lone
+   jump: pelvis acceleration above MAX_PELVIS_ACCEL, 99.9th percentile of the clips 43 m/s^2, or
+   a joint above MAX_JOINT_SPEED): one of them alone tripled the graph's held-out PFC.
 3. Joins: for each boundary, the other boundaries whose pose and velocity are close. Each is
    described in its own heading frame (pelvis at the origin horizontally, facing +Z): joint
    positions and velocities. A join needs every joint within its position and velocity
@@ -48,6 +54,10 @@ DEFAULT_GENRES = ("cmu-salsa", "cmu-modern", "cmu-indian", "cmu-charleston", "cm
 
 SEG_BEATS = (2, 3, 4)             # beats per segment
 SEG_SECONDS = (0.8, 3.6)          # shortest and longest segment
+MIN_SEG_SPEED = 0.2               # m/s mean joint speed: slower segments are standing, not dancing
+LEAD_IN_SECONDS = 1.0             # segments starting this close to a clip's start are left out
+MAX_PELVIS_ACCEL = 45.0           # m/s^2: a segment with a sharper pelvis jerk holds a capture glitch
+MAX_JOINT_SPEED = 9.0             # m/s: ... or a joint faster than this
 EDGE_MARGIN = 3                   # frames: a boundary needs this many frames on each side (velocities)
 NEAR_SAME_CLIP = 4                # no join to the next or previous 4 boundaries of the same clip (except itself)
 MAX_JOINS = 16
@@ -178,6 +188,26 @@ def build_graph(clips: list[Clip], correspondence: dict[str, np.ndarray] | None 
                 if SEG_SECONDS[0] <= dur <= SEG_SECONDS[1]:
                     first.append(i), last.append(j)
     first, last = np.array(first), np.array(last)
+    # leave out the segments that stand rather than dance
+    speed = np.empty(len(first))
+    glitch = np.zeros(len(first), bool)
+    for k in range(2 * n_clips):
+        sel = np.flatnonzero(clip_of[first] == k)
+        if len(sel):
+            a = all_starts[k]
+            sp = np.linalg.norm(np.diff(positions[k], axis=0), axis=-1).mean(axis=1) * FPS   # (T - 1,)
+            csum = np.concatenate([[0.0], np.cumsum(sp)])
+            lo, hi = frames[first[sel]] - a, frames[last[sel]] - a
+            speed[sel] = (csum[hi] - csum[lo]) / np.maximum(hi - lo, 1)
+            accel = np.linalg.norm(np.diff(positions[k][:, 0], 2, axis=0), axis=-1) * FPS ** 2     # (T - 2,)
+            fast = np.linalg.norm(np.diff(positions[k], axis=0), axis=-1).max(axis=1) * FPS        # (T - 1,)
+            bad = np.concatenate([[0], np.cumsum((accel[:-0 or None] > MAX_PELVIS_ACCEL) | (fast[1:] > MAX_JOINT_SPEED))])
+            glitch[sel] = bad[np.minimum(hi, len(bad) - 1)] - bad[np.maximum(lo - 1, 0)] > 0
+    lead_in = (frames[first] - all_starts[clip_of[first]]) < LEAD_IN_SECONDS * FPS
+    dancing = (speed >= MIN_SEG_SPEED) & ~lead_in & ~glitch
+    log(f"{(~dancing).sum()} of {len(first)} segments stand rather than dance or hold a capture glitch "
+        f"({glitch.sum()}): left out")
+    first, last = first[dancing], last[dancing]
     join_offsets, join_target, join_cost = find_joins(pose, vel, contact, clip_of, order)
     log(f"{len(first)} segments, {len(join_target) - len(frames)} joins between boundaries "
         f"({time.perf_counter() - started:.0f} s)")

@@ -91,9 +91,20 @@ def _zscore(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     return (x - mean) / np.where(std > 1e-9, std, 1.0)
 
 
-def graph_genres(graph: ActionGraph) -> tuple[str, ...]:
-    """The graph's genres in the order seeds pick them (a fixed shuffle, as the LSTM's styles)."""
-    genres = sorted(set(graph.clip_genres))
+MIN_GENRE_SEGMENTS = 200    # a genre with fewer segments is danced only when asked for by name
+
+
+def graph_genres(graph: ActionGraph, all_genres: bool = False) -> tuple[str, ...]:
+    """The genres seeds pick, in the order they pick them (a fixed shuffle, as the LSTM's styles):
+    those with at least MIN_GENRE_SEGMENTS segments (a smaller one runs out of moves within a
+    song and drifts into other genres). With all_genres, every genre of the graph, sorted."""
+    counts: dict[str, int] = {}
+    for c in graph.seg_clip:
+        g = graph.clip_genres[c % len(graph.clip_names)]
+        counts[g] = counts.get(g, 0) + 1
+    if all_genres:
+        return tuple(sorted(counts))
+    genres = sorted(g for g, n in counts.items() if n >= MIN_GENRE_SEGMENTS) or sorted(counts)
     return tuple(genres[i] for i in np.random.default_rng(0).permutation(len(genres)))
 
 
@@ -183,9 +194,9 @@ def compose(method: str, matrix: np.ndarray, fps: float, beat_times: np.ndarray,
             raise ComposeError("the graph method needs the song's pitch track (music.pitch.f0)")
         genre = None
         if style is not None:
-            if str(style) not in graph_genres(graph):
+            if str(style) not in graph_genres(graph, all_genres=True):
                 raise ComposeError(f"unknown style {style!r} for the graph method; its genres are "
-                                   f"{', '.join(sorted(graph_genres(graph)))}")
+                                   f"{', '.join(graph_genres(graph, all_genres=True))}")
             genre = str(style)
         return compose_graph(graph, matrix, f0_hz, beat_times, fps, seed, floor_radius, genre=genre)
     lstm = lstm_dance(model, matrix, seed, style, progress)

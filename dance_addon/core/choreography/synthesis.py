@@ -31,7 +31,7 @@ from .traversal import Path
 MAX_LOCAL_STRETCH = 1.6      # an interior beat is snapped only when every piece plays within this factor
 SNAP_WINDOW = 0.35           # ... and when it lands within this share of a beat interval from the music beat
 HALFLIFE = 0.12              # seconds
-ACCENT = 0.3                 # how much slower the source plays at each beat anchor (_source_positions)
+ACCENT = 0.2                 # how much slower the source plays at each beat anchor (_source_positions)
 
 
 @dataclass(frozen=True)
