@@ -2,11 +2,14 @@
 
 The song: 180 s of immich-memories-music tracks concatenated and written to a WAV, placed as a
 sound strip at frame 1 of a 30 fps scene; the rig: the code-built canonical dancer (20 mapped
-bones); the model: a randomly initialised paper-size generator exported in 8 bits (the cost does
-not depend on the weights' values). Steps as bake.py runs them: plan (decode with aud, model
-load, checks), features, generation, resampling and rig posing, keying. Peak memory is measured
-in a fresh process: its maximum resident size after one bake, above what it held once bpy was
-imported and the scene built (Blender's own). Each step's min and median over REPEATS bakes.
+bones). Each method is baked: `graph` (the shipped action graph, models/dance-graph; the
+default) and `lstm` (a randomly initialised paper-size generator exported in 8 bits: the cost
+does not depend on the weights' values). Steps as bake.py runs them: plan (decode with aud,
+model or graph load, checks), features, composing (the LSTM's generation, or the graph's pitch
+track, traversal and synthesis), resampling and rig posing, keying. Peak memory is measured in
+a fresh process: its maximum resident size after one bake (of the default method), above what
+it held once bpy was imported and the scene built (Blender's own). Each step's min and median
+over REPEATS bakes.
 """
 from __future__ import annotations
 
@@ -107,23 +110,25 @@ def run() -> list[dict]:
     tmp = Path(tempfile.mkdtemp(prefix="dance-bench-bake-"))
     _song(tmp / "song.wav")
     model = _model(tmp / "model")
-    steps: dict[str, list[float]] = {k: [] for k in ("plan", "features+generation+posing", "keying", "total")}
-    for _ in range(REPEATS):
-        scene = _scene(bpy, tmp / "song.wav")
-        t0 = time.perf_counter()
-        plan = bake.plan_bake(scene, bake.BakeRequest("Dancer", "song", model, seed=0))
-        t1 = time.perf_counter()
-        result = bake.compute_bake(plan)
-        t2 = time.perf_counter()
-        bake.apply_bake(plan, result)
-        t3 = time.perf_counter()
-        steps["plan"].append(t1 - t0)
-        steps["features+generation+posing"].append(t2 - t1)
-        steps["keying"].append(t3 - t2)
-        steps["total"].append(t3 - t0)
-    frames = plan.frame_count
-    rows = [{"what": f"bake of a {SECONDS} s song ({frames} frames, 20 bones), {name}", "unit": "s",
-             "min": min(v), "median": statistics.median(v)} for name, v in steps.items()]
+    rows = []
+    for method in ("graph", "lstm"):
+        steps: dict[str, list[float]] = {k: [] for k in ("plan", "features+composing+posing", "keying", "total")}
+        for _ in range(REPEATS):
+            scene = _scene(bpy, tmp / "song.wav")
+            t0 = time.perf_counter()
+            plan = bake.plan_bake(scene, bake.BakeRequest("Dancer", "song", model, seed=0, method=method))
+            t1 = time.perf_counter()
+            result = bake.compute_bake(plan)
+            t2 = time.perf_counter()
+            bake.apply_bake(plan, result)
+            t3 = time.perf_counter()
+            steps["plan"].append(t1 - t0)
+            steps["features+composing+posing"].append(t2 - t1)
+            steps["keying"].append(t3 - t2)
+            steps["total"].append(t3 - t0)
+        frames = plan.frame_count
+        rows += [{"what": f"bake ({method}) of a {SECONDS} s song ({frames} frames, 20 bones), {name}", "unit": "s",
+                  "min": min(v), "median": statistics.median(v)} for name, v in steps.items()]
     child = subprocess.run([sys.executable, "-m", "benchmarks.bench_bake", "--memory", str(tmp / "song.wav"),
                             str(model)], capture_output=True, text=True, check=True)
     mem = json.loads(child.stdout.strip().splitlines()[-1])

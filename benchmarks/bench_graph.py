@@ -45,19 +45,14 @@ def run() -> list[dict]:
     beat_col = list(music_mod.FEATURE_COLUMNS).index("beat")
     beats = np.flatnonzero(medley.music[:, beat_col] > 0.5) / medley.fps
 
-    from dance_addon.core.choreography import compose as cp
+    from dance_addon.core.choreography.compose import graph_data_cost
     from dance_addon.core.choreography.synthesis import synthesize
-    from dance_addon.core.choreography.traversal import beat_grid, correspondence_cost, traverse
+    from dance_addon.core.choreography.traversal import beat_grid, traverse
 
     n = len(medley.music)
     duration = (n - 1) / medley.fps
     grid = beat_grid(beats, duration)
-    span_z = (cp.music_span_features(medley.music, hz, grid, medley.fps) - graph.corr["music_mean"]) / graph.corr["music_std"]
-    seg_z = (graph.seg_features - graph.corr["motion_mean"]) / graph.corr["motion_std"]
-
-    def data_cost(seg, first, m):
-        return correspondence_cost(span_z[first, m - 1], seg_z[seg], graph.corr["coef"], graph.corr["weight"])
-
+    data_cost = graph_data_cost(graph, medley.music, hz, grid, medley.fps)
     path = traverse(graph, grid, duration, data_cost, seed=0)
     trav = timings(lambda: traverse(graph, grid, duration, data_cost, seed=0), REPEATS)
     synth = timings(lambda: synthesize(graph, path, grid, n, medley.fps), REPEATS)

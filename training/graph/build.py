@@ -261,6 +261,10 @@ def training_clips(genres: tuple[str, ...] = DEFAULT_GENRES) -> list[Clip]:
 def model_card(graph: ActionGraph, meta: dict) -> str:
     genres = sorted(set(graph.clip_genres))
     minutes = graph.clip_start[len(graph.clip_names)] / graph.fps / 60
+    counts = {g: 0 for g in genres}
+    for c in graph.seg_clip:
+        counts[graph.clip_genres[c % len(graph.clip_names)]] += 1
+    per_genre = ", ".join(f"{g} {n}" for g, n in sorted(counts.items(), key=lambda kv: -kv[1]))
     return f"""# dance-graph: the action graph of real dance segments
 
 What it is: the segment library and graph of the add-on's `graph` and `guided` methods
@@ -271,6 +275,11 @@ What it is: the segment library and graph of the add-on's `graph` and `guided` m
 connected part. Each segment carries {len(graph.feature_names)} motion features
 ({', '.join(graph.feature_names)}), and the file carries the music-motion correspondence the
 traversal's data cost uses (fitted on the training pairs; `make analyze` shows how well it holds).
+
+Segments per genre (a mirror counts as its own segment): {per_genre}. Left out before pruning:
+segments that stand rather than dance or hold a capture glitch (training/graph/build.py says how
+they are found). Genres with fewer than 200 segments (compose.MIN_GENRE_SEGMENTS) are danced
+only when asked for by name (`--style cmu-charleston`); seeds pick among the others.
 
 Built by `{meta['command']}` in {meta['build_seconds']:.0f} s on {meta['cpu']}.
 

@@ -23,7 +23,7 @@ from ..motion.skeleton import forward_kinematics, grounded_pelvis_height
 from ..music.segments import MUSIC_SEGMENT_FEATURE_NAMES, segment_music_features
 from .graph import ActionGraph
 from .synthesis import Move, synthesize
-from .traversal import MAX_BEATS, Costs, beat_grid, correspondence_cost, feature_distance, traverse
+from .traversal import MAX_BEATS, Costs, DataCost, beat_grid, feature_distance, likelihood_cost, traverse
 
 METHODS = ("graph", "guided", "lstm")
 DEFAULT_METHOD = "graph"     # the best held-out figures (README, make eval)
@@ -114,6 +114,34 @@ def pick_genre(graph: ActionGraph, seed: int) -> str:
     return order[seed % len(order)]
 
 
+def graph_data_cost(graph: ActionGraph, matrix: np.ndarray, f0_hz: np.ndarray, grid: np.ndarray, fps: float,
+                    target: np.ndarray | None = None) -> DataCost:
+    """The traversal's data cost over the spans of `grid`: the music-motion correspondence of the
+    song's music (traversal.likelihood_cost), or, with target (T, 20, 3) positions of a dance, the
+    distance of each segment's motion features to that dance's over the same span (guided)."""
+    n = len(matrix)
+    seg_z_all = _zscore(graph.seg_features, graph.corr["motion_mean"], graph.corr["motion_std"])
+    if target is None:
+        span = music_span_features(matrix, f0_hz, grid, fps)                    # (I, M, Fa)
+        span_z = _zscore(span, graph.corr["music_mean"], graph.corr["music_std"])
+        coef, weight = graph.corr["coef"], graph.corr["weight"]
+        # the features the music predicts at all, and every span's prediction of them, worked out once
+        used = weight > 1e-3
+        pred = (span_z @ coef[:-1] + coef[-1])[..., used]                       # (I, M, F')
+        seg_used, w_used = seg_z_all[:, used], weight[used]
+
+        def data_cost(seg, first, m):
+            return likelihood_cost(pred[first, m - 1], seg_used[seg], w_used)
+        return data_cost
+    bounds = span_bounds(grid, n, fps).reshape(-1, 2)
+    tf = segment_features_batch(target, fps, bounds).reshape(len(grid), MAX_BEATS, -1)
+    tz = _zscore(tf, graph.corr["motion_mean"], graph.corr["motion_std"])
+
+    def guided_cost(seg, first, m):
+        return feature_distance(tz[first, m - 1], seg_z_all[seg])
+    return guided_cost
+
+
 def compose_graph(graph: ActionGraph, matrix: np.ndarray, f0_hz: np.ndarray, beat_times: np.ndarray, fps: float,
                   seed: int = 0, floor_radius: float = FLOOR_RADIUS, costs: Costs = Costs(),
                   target: np.ndarray | None = None, genre: str | None = None) -> Dance:
@@ -133,23 +161,8 @@ def compose_graph(graph: ActionGraph, matrix: np.ndarray, f0_hz: np.ndarray, bea
         raise ComposeError("the song is too short to dance to; pick at least a second of music")
     duration = (n - 1) / fps
     grid = beat_grid(beat_times, duration)
-    seg_z_all = _zscore(graph.seg_features, graph.corr["motion_mean"], graph.corr["motion_std"])
-    if target is None:
-        span = music_span_features(matrix, f0_hz, grid, fps)                    # (I, M, Fa)
-        span_z = _zscore(span, graph.corr["music_mean"], graph.corr["music_std"])
-        coef, weight = graph.corr["coef"], graph.corr["weight"]
-
-        def data_cost(seg, first, m):
-            return correspondence_cost(span_z[first, m - 1], seg_z_all[seg], coef, weight)
-        method = "graph"
-    else:
-        bounds = span_bounds(grid, n, fps).reshape(-1, 2)
-        tf = segment_features_batch(target, fps, bounds).reshape(len(grid), MAX_BEATS, -1)
-        tz = _zscore(tf, graph.corr["motion_mean"], graph.corr["motion_std"])
-
-        def data_cost(seg, first, m):
-            return feature_distance(tz[first, m - 1], seg_z_all[seg])
-        method = "guided"
+    data_cost = graph_data_cost(graph, matrix, f0_hz, grid, fps, target)
+    method = "graph" if target is None else "guided"
     if target is None and genre is None:
         genre = pick_genre(graph, seed)
     path = traverse(graph, grid, duration, data_cost, seed=seed, costs=costs, floor_radius=floor_radius,

@@ -168,8 +168,10 @@ def synthesize(graph: ActionGraph, path: Path, grid: np.ndarray, n_frames: int, 
         if prev_virtual is not None:
             pq, pr, _ = prev_virtual
             lq, lr = prev_last
-            x_rot = rotation_offset(pq, q[0])                                       # (20, 3)
-            v_rot = (rotation_offset(pq, lq) - rotation_offset(q[1], q[0])) * fps
+            # (in one call) the offset, the previous segment's and the new one's angular steps
+            off = rotation_offset(np.stack([pq, pq, q[1]]), np.stack([q[0], lq, q[0]]))   # (3, 20, 3)
+            x_rot = off[0]                                                          # (20, 3)
+            v_rot = (off[1] - off[2]) * fps
             x_root = pr - r[0]
             x_root[[0, 2]] = 0.0                                                    # placed to match
             v_root = (pr - lr) * fps - (r[1] - r[0]) * fps

@@ -160,7 +160,12 @@ def correspondence_cost(music_z: np.ndarray, seg_z: np.ndarray, coef: np.ndarray
     on held-out pairs it matched the true motion among 10 candidates 0.157 of the time, this 0.225;
     `make analyze`).
     """
-    pred = music_z @ coef[:-1] + coef[-1]
+    return likelihood_cost(music_z @ coef[:-1] + coef[-1], seg_z, weight)
+
+
+def likelihood_cost(pred: np.ndarray, seg_z: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """correspondence_cost from the predicted motion features pred (N, F) (compose works the
+    predictions of every span out once)."""
     w = np.clip(weight, 0.0, 0.999)
     terms = (seg_z - pred) ** 2 / (1.0 - w) - seg_z ** 2
     return (terms * (w > 0)).sum(axis=1)
@@ -238,15 +243,36 @@ def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: D
     width = RCLIP + 4 * R
     buckets: dict[int, list[np.ndarray]] = {}
 
-    def extend(first: int, seg: np.ndarray, rows: np.ndarray, trans: np.ndarray) -> None:
-        """Score candidate segments `seg` starting at beat `first` after the partial dances `rows`."""
-        m, logr = beats_for(durations[seg], np.broadcast_to(spans[first], (len(seg), MAX_BEATS)))
+    log_dur = np.log(durations)
+
+    def extend(first: int, seg: np.ndarray, parents: np.ndarray, src: np.ndarray, trans: np.ndarray) -> None:
+        """Score candidate segments `seg` starting at beat `first`, each after the partial dance
+        parents[src] (rows of the table below)."""
+        # m: the number of beats whose span is closest to the segment's length (in log ratio)
+        lspan = np.log(spans[first])                                   # (MAX_BEATS,), increasing
+        k = np.clip(np.searchsorted(lspan, log_dur[seg]), 1, MAX_BEATS - 1)
+        below, above = lspan[k - 1] - log_dur[seg], lspan[k] - log_dur[seg]
+        nearer_above = np.abs(above) < np.abs(below)
+        m = np.where(nearer_above, k + 1, k)
+        logr = np.where(nearer_above, above, below)
         st = stretch_cost(logr)
         ok = np.isfinite(st)
-        seg, m, st, rows, trans = seg[ok], m[ok], st[ok], rows[ok], trans[ok]
+        seg, m, st, src, trans = seg[ok], m[ok], st[ok], src[ok], trans[ok]
         if not len(seg):
             return
         now = grid[first]
+        # the terms that need no history first; only the cheapest 4 x beam candidates (by these,
+        # a lower bound of their cost: the other terms are >= 0) are taken further
+        if home >= 0:
+            trans = trans + costs.genre_switch / max(costs.transition, 1e-9) * (seg_genre[seg] != home)
+        dc = costs.data * data_cost(seg, np.full(len(seg), first), m)
+        noise = costs.noise * rng.standard_normal(len(seg)) * m / 4.0
+        bound = (parents[src, COST] + dc + costs.transition * trans + costs.stretch * st
+                 + costs.beat_fit * fit[seg, m - 1] + noise)
+        if len(seg) > 4 * beam:
+            keep = np.argpartition(bound, 4 * beam)[:4 * beam]
+            seg, m, st, src, trans, dc, bound = seg[keep], m[keep], st[keep], src[keep], trans[keep], dc[keep], bound[keep]
+        rows = parents[src]
         fresh = (now - rows[:, RTIME:RTIME + R]) < costs.repeat_seconds
         rep = repeat_cost(seg_clip[seg], seg_lo[seg], seg_hi[seg], rows[:, RCLIP:RCLIP + R],
                           rows[:, RLO:RLO + R], rows[:, RHI:RHI + R], fresh)
@@ -257,21 +283,17 @@ def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: D
         dl = disp_local[seg]
         x = rows[:, X] + cs * dl[:, 0] + sn * dl[:, 1]
         z = rows[:, Z] - sn * dl[:, 0] + cs * dl[:, 1]
-        fl = floor_cost(np.stack([x, z], axis=1), floor_radius)
-        firsts = np.full(len(seg), first)
-        if home >= 0:
-            trans = trans + costs.genre_switch / max(costs.transition, 1e-9) * (seg_genre[seg] != home)
-        terms = np.stack([costs.data * data_cost(seg, firsts, m), costs.transition * trans, costs.stretch * st,
-                          costs.repeat * rep, costs.floor * fl, costs.beat_fit * fit[seg, m - 1]], axis=1)
-        noise = costs.noise * rng.standard_normal(len(seg)) * m / 4.0
+        fl = np.maximum(np.sqrt(x * x + z * z) - floor_radius, 0.0) ** 2          # floor_cost, inlined
         out = np.empty((len(seg), width))
-        out[:, SEG], out[:, PARENT], out[:, FIRST], out[:, M] = seg, rows[:, PARENT], first, m
-        out[:, COST] = rows[:, COST] + terms.sum(axis=1) + noise
-        out[:, X], out[:, Z], out[:, HEAD] = x, z, head + turn[seg]
-        out[:, TERMS:TERMS + 6] = terms
-        for col, new in ((RCLIP, seg_clip[seg]), (RLO, seg_lo[seg]), (RHI, seg_hi[seg]), (RTIME, np.full(len(seg), now))):
-            out[:, col:col + R - 1] = rows[:, col + 1:col + R]
-            out[:, col + R - 1] = new
+        out[:, :TERMS + 6] = np.column_stack([
+            seg, rows[:, PARENT], np.full(len(seg), first), m,
+            bound + costs.repeat * rep + costs.floor * fl, x, z, head + turn[seg],
+            dc, costs.transition * trans, costs.stretch * st, costs.repeat * rep, costs.floor * fl,
+            costs.beat_fit * fit[seg, m - 1]])
+        # the recent history (clip, first frame, last frame, time), shifted by one, this segment last
+        hist, old = out[:, RCLIP:].reshape(len(seg), 4, R), rows[:, RCLIP:].reshape(len(seg), 4, R)
+        hist[:, :, :-1] = old[:, :, 1:]
+        hist[:, :, -1] = np.column_stack([seg_clip[seg], seg_lo[seg], seg_hi[seg], np.full(len(seg), now)])
         ends = np.minimum(first + m, n_grid - 1)
         order = np.argsort(ends, kind="stable")
         ends, out = ends[order], out[order]
@@ -287,7 +309,7 @@ def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: D
     start[:, PARENT] = -1
     start[:, RCLIP:RCLIP + R] = -1
     start[:, RTIME:RTIME + R] = -np.inf
-    extend(0, seg0, start, np.zeros(k0))
+    extend(0, seg0, start, np.arange(k0), np.zeros(k0))
 
     stored: list[np.ndarray] = []
     n_stored = 0
@@ -311,9 +333,9 @@ def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: D
         take = _ranges(succ_off[last_b], counts)
         if not len(take):
             continue
-        rows = np.repeat(b, counts, axis=0)
-        rows[:, PARENT] = np.repeat(ids, counts)
-        extend(i, succ_seg[take], rows, succ_cost[take])
+        parents = b.copy()
+        parents[:, PARENT] = ids                       # the rows' own ids: the extensions' parent
+        extend(i, succ_seg[take], parents, np.repeat(np.arange(len(b)), counts), succ_cost[take])
     if not finals:
         raise ValueError("the action graph found no path over this song; the graph may be too small")
     table = np.concatenate(stored)

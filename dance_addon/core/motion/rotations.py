@@ -211,23 +211,24 @@ def rotvec_continuity(rv, axis: int = 0) -> np.ndarray:
 
 
 def _continuity_one(series: np.ndarray) -> np.ndarray:
-    """rotvec_continuity of one (T, 3) series, frame by frame in plain floats (fast for one joint)."""
-    out = series.tolist()
-    two_pi = 2 * np.pi
-    px, py, pz = out[0]
-    for t in range(1, len(out)):
-        x, y, z = out[t]
-        norm = (x * x + y * y + z * z) ** 0.5
-        if norm < _EPS:
-            px, py, pz = x, y, z
-            continue
-        ux, uy, uz = x / norm, y / norm, z / norm
-        k = round((px * ux + py * uy + pz * uz - norm) / two_pi)
+    """rotvec_continuity of one (T, 3) series. Where the raw series steps by less than pi / 2 and
+    its axis turns by less than 60 degrees, the family member k stays the same from frame to frame
+    (the raw series and its correction are both continuous there), so k is worked out only at the
+    frames after a longer step or a sharper turn of the axis and applied to the run up to the next."""
+    out = np.array(series, dtype=np.float64, copy=True)
+    norm = np.linalg.norm(out, axis=-1, keepdims=True)
+    unit = out / np.maximum(norm, _EPS)
+    steps = np.linalg.norm(np.diff(out, axis=0), axis=-1)
+    flips = np.sum(unit[1:] * unit[:-1], axis=-1) < 0.5        # the axis turns (the path passes near 0)
+    starts = np.flatnonzero((steps > np.pi / 2) | flips) + 1
+    bounds = np.concatenate([starts, [len(out)]])
+    k = 0.0
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        prev = out[a - 1]
+        k = np.round((prev @ unit[a] - norm[a, 0]) / (2 * np.pi))
         if k:
-            x, y, z = x + two_pi * k * ux, y + two_pi * k * uy, z + two_pi * k * uz
-            out[t] = [x, y, z]
-        px, py, pz = x, y, z
-    return np.array(out, dtype=series.dtype)
+            out[a:b] += 2 * np.pi * k * unit[a:b]
+    return out.astype(series.dtype)
 
 
 def resample_rotvecs(rv, src_fps: float, dst_fps: float) -> np.ndarray:
