@@ -92,7 +92,7 @@ def test_cost_terms():
                          np.array([[3, -1], [3, -1]]), np.array([[150, 0], [150, 0]]),
                          np.array([[400, 0], [400, 0]]), np.ones((2, 2), bool))
     assert np.allclose(rep, [0.5, 0.0])
-    assert np.allclose(tv.floor_cost(np.array([[1.0, 0.0], [3.0, 4.0]]), 2.0), [0.0, 9.0])
+    assert np.allclose(tv.floor_cost(np.array([1.0, 3.0]), np.array([0.0, 4.0]), 2.0), [0.0, 9.0])
     coef = np.vstack([np.eye(2), np.zeros((1, 2))])
     music = np.array([[1.0, 2.0]])
     # a likelihood ratio: the predicted motion is cheaper than the average motion, and only the

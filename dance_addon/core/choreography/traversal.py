@@ -141,10 +141,9 @@ def repeat_cost(cand_clip: np.ndarray, cand_lo: np.ndarray, cand_hi: np.ndarray,
     return overlap.max(axis=1) / np.maximum(cand_hi - cand_lo, 1)
 
 
-def floor_cost(position: np.ndarray, radius: float) -> np.ndarray:
-    """(N, 2) horizontal positions -> squared metres beyond `radius` from the floor's centre."""
-    out = np.linalg.norm(position, axis=-1) - radius
-    return np.maximum(out, 0.0) ** 2
+def floor_cost(x: np.ndarray, z: np.ndarray, radius: float) -> np.ndarray:
+    """Horizontal positions (x, z), each (N,) -> squared metres beyond `radius` from the floor's centre."""
+    return np.maximum(np.sqrt(x * x + z * z) - radius, 0.0) ** 2
 
 
 def correspondence_cost(music_z: np.ndarray, seg_z: np.ndarray, coef: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -283,7 +282,7 @@ def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: D
         dl = disp_local[seg]
         x = rows[:, X] + cs * dl[:, 0] + sn * dl[:, 1]
         z = rows[:, Z] - sn * dl[:, 0] + cs * dl[:, 1]
-        fl = np.maximum(np.sqrt(x * x + z * z) - floor_radius, 0.0) ** 2          # floor_cost, inlined
+        fl = floor_cost(x, z, floor_radius)
         out = np.empty((len(seg), width))
         out[:, :TERMS + 6] = np.column_stack([
             seg, rows[:, PARENT], np.full(len(seg), first), m,
