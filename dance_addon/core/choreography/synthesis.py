@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..motion.rotations import quat_continuity, quat_multiply, quat_to_rotvec, rotvec_continuity, rotvec_to_quat
+from ..motion.rotations import quat_continuity, quat_multiply, quat_to_rotvec, rotvec_continuity
 from ..motion.skeleton import NUM_JOINTS
 from .graph import ActionGraph
 from .inertialize import apply_rotation_offset, decay_spring_damper, rotation_offset
