@@ -192,3 +192,45 @@ def test_synthesis_joins_without_jumps_and_travels(graph):
     horizontal = syn.root[:, [0, 2]]
     assert np.linalg.norm(np.diff(horizontal, axis=0), axis=1).sum() > 5.0
     assert np.linalg.norm(horizontal, axis=1).max() < 2.5 + 1.5
+
+
+def test_music_that_repeats_is_found():
+    """A song whose second half is its first half again: every beat of the second half repeats
+    the beat one half earlier, and a song without repeats (the first half alone) has none."""
+    from dance_addon.core.choreography.compose import music_repeats
+    from dance_addon.core.music.features import FEATURE_COLUMNS
+
+    rng = np.random.default_rng(0)
+    half = rng.normal(size=(600, len(FEATURE_COLUMNS)))                 # 20 s of changing "music"
+    half = np.cumsum(half, axis=0) / 10.0                               # slowly varying, like music
+    song = np.concatenate([half, half])                                 # 40 s: the second half repeats
+    grid = tv.beat_grid(np.arange(0.0, 40.0, 0.5), 40.0)                # 40 beats per half
+    rep = music_repeats(song, grid, 30.0)
+    second = (grid >= 20.0) & (grid < 38.0)
+    assert np.all(rep[second] == np.flatnonzero(second) - 40)
+    assert np.all(rep[grid < 19.0] == -1)
+
+
+def test_repeated_music_dances_the_same_move_again(graph):
+    """Where the music repeats (beats 32 on repeat beats 0 on), the structure term dances again
+    the moves danced there; without it the repetition cost never lets a move come back."""
+    grid = tv.beat_grid(np.arange(0.4, 40.0, 0.5), 40.0)
+    rep = np.full(len(grid), -1)
+    rep[32:] = np.arange(32, len(grid)) - 32
+
+    def echoes(path):
+        started = {int(i): s for s, i in zip(path.segments, path.first_beat)}
+        count = 0
+        for s, i in zip(path.segments, path.first_beat):
+            a = started.get(int(rep[i])) if rep[i] >= 0 else None
+            if a is not None and graph.seg_clip[a] == graph.seg_clip[s] and \
+                    min(graph.seg_end_frame[a], graph.seg_end_frame[s]) > max(graph.seg_start_frame[a], graph.seg_start_frame[s]):
+                count += 1
+        return count
+
+    with_structure = tv.traverse(graph, grid, 40.0, zero_cost, seed=0, costs=tv.Costs(structure=10.0),
+                                 repeats=rep, genre="cmu-salsa")
+    without = tv.traverse(graph, grid, 40.0, zero_cost, seed=0, costs=tv.Costs(structure=0.0),
+                          repeats=rep, genre="cmu-salsa")
+    assert echoes(with_structure) >= 3 and with_structure.terms["structure"] < 0
+    assert echoes(without) == 0 and without.terms["structure"] == 0.0

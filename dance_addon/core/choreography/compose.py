@@ -114,6 +114,42 @@ def pick_genre(graph: ActionGraph, seed: int) -> str:
     return order[seed % len(order)]
 
 
+REPEAT_SIMILARITY = 0.92     # cosine similarity of two 4-beat stretches' music for one to repeat the other
+REPEAT_MIN_BEATS = 8          # ... at least this many beats apart (two bars)
+
+
+def music_repeats(matrix: np.ndarray, grid: np.ndarray, fps: float, span: int = 4,
+                  similarity: float = REPEAT_SIMILARITY, min_beats: int = REPEAT_MIN_BEATS) -> np.ndarray:
+    """(I,) for each beat of `grid`, the earlier beat whose music the next `span` beats repeat, or -1.
+
+    Each beat is described by the music of the `span` beats from it: the mean chroma (12) and MFCCs
+    1-12 over those frames, each column z-scored over the song, so the description says how this
+    stretch differs from the rest of the song. Beat i repeats beat j (j <= i - min_beats) when
+    their descriptions' cosine similarity is the highest of all such j and at least `similarity`.
+    """
+    from ..music.features import FEATURE_COLUMNS
+
+    cols = [FEATURE_COLUMNS.index(c) for c in FEATURE_COLUMNS
+            if c.startswith("chroma_") or c in {f"mfcc_{k:02d}" for k in range(1, 13)}]
+    x = np.asarray(matrix, np.float64)[:, cols]
+    x = (x - x.mean(0)) / np.maximum(x.std(0), 1e-9)
+    n = len(x)
+    frames = np.clip(np.rint(np.asarray(grid) * fps).astype(np.int64), 0, n)
+    csum = np.concatenate([np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)])
+    ends = frames[np.minimum(np.arange(len(grid)) + span, len(grid) - 1)]
+    length = np.maximum(ends - frames, 1)[:, None]
+    desc = (csum[ends] - csum[frames]) / length                                  # (I, C)
+    desc /= np.maximum(np.linalg.norm(desc, axis=1, keepdims=True), 1e-9)
+    sim = desc @ desc.T
+    i = np.arange(len(grid))
+    sim[i[None] > i[:, None] - min_beats] = -np.inf                             # only earlier beats, far enough
+    valid = frames < n - 1                                                       # beats inside the song
+    sim[:, ~valid] = -np.inf
+    best = np.argmax(sim, axis=1)
+    ok = valid & (sim[i, best] >= similarity)
+    return np.where(ok, best, -1)
+
+
 def graph_data_cost(graph: ActionGraph, matrix: np.ndarray, f0_hz: np.ndarray, grid: np.ndarray, fps: float,
                     target: np.ndarray | None = None) -> DataCost:
     """The traversal's data cost over the spans of `grid`: the music-motion correspondence of the
@@ -166,7 +202,7 @@ def compose_graph(graph: ActionGraph, matrix: np.ndarray, f0_hz: np.ndarray, bea
     if target is None and genre is None:
         genre = pick_genre(graph, seed)
     path = traverse(graph, grid, duration, data_cost, seed=seed, costs=costs, floor_radius=floor_radius,
-                    genre=genre)
+                    genre=genre, repeats=music_repeats(matrix, grid, fps))
     synth = synthesize(graph, path, grid, n, fps)
     return Dance(synth.rotvecs, synth.root, fps, method, genre or "", moves=synth.moves)
 

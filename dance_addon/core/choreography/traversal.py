@@ -35,6 +35,7 @@ class Costs:
     repeat: float = 30.0          # the same source frames again within repeat_seconds
     repeat_seconds: float = 30.0
     genre_switch: float = 3.0     # a join from one genre's clip to another's
+    structure: float = 2.0        # reward for dancing again the move danced where the music was the same
     floor: float = 4.0            # per square metre beyond the floor radius
     noise: float = 0.6            # seeded noise on every choice (variations)
     start_candidates: int = 48    # segments tried at the start
@@ -207,11 +208,15 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: DataCost, seed: int = 0,
              costs: Costs = Costs(), floor_radius: float = 2.5, beam: int = 12, recent: int = 12,
-             genre: str | None = None) -> Path:
+             genre: str | None = None, repeats: np.ndarray | None = None) -> Path:
     """The cheapest path found over the beats of `grid` up to `end_time` seconds (see the module
     docstring); `beam` partial dances are kept per beat, `recent` segments are remembered for
     the repetition cost. With `genre` (one of graph.clip_genres) the dance starts in that genre's
-    segments and pays costs.genre_switch for every join into another genre's clip."""
+    segments and pays costs.genre_switch for every join into another genre's clip. `repeats` (I,)
+    gives, per beat, an earlier beat whose music this one repeats (-1: none; compose.music_repeats):
+    a segment that dances again the source frames danced from that earlier beat (when it is
+    still among the `recent` segments) is rewarded by costs.structure instead of paying the
+    repetition cost: the same move where the music is the same."""
     rng = np.random.default_rng(seed)
     spans = span_lengths(grid)
     n_grid = len(grid)
@@ -234,10 +239,10 @@ def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: D
         raise ValueError(f"unknown genre {genre!r}; the graph has {', '.join(genres)}")
     home = -1 if genre is None else genres.index(genre)
     R = recent
-    # a partial dance is one row: [seg, parent, first, m, cost, x, z, heading, 6 terms,
+    # a partial dance is one row: [seg, parent, first, m, cost, x, z, heading, 7 terms,
     # R recent clips, R recent first frames, R recent last frames, R recent times]
     SEG, PARENT, FIRST, M, COST, X, Z, HEAD, TERMS = 0, 1, 2, 3, 4, 5, 6, 7, 8
-    RCLIP = TERMS + 6
+    RCLIP = TERMS + 7
     RLO, RHI, RTIME = RCLIP + R, RCLIP + 2 * R, RCLIP + 3 * R
     width = RCLIP + 4 * R
     buckets: dict[int, list[np.ndarray]] = {}
@@ -266,13 +271,22 @@ def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: D
             trans = trans + costs.genre_switch / max(costs.transition, 1e-9) * (seg_genre[seg] != home)
         dc = costs.data * data_cost(seg, np.full(len(seg), first), m)
         noise = costs.noise * rng.standard_normal(len(seg)) * m / 4.0
+        # the move danced where the music was the same (an entry of the history started then)
+        echo = np.zeros((len(seg), R), bool)
+        if repeats is not None and repeats[first] >= 0 and costs.structure > 0:
+            hist = parents[src, RCLIP:]
+            echo = ((hist[:, 3 * R:] == grid[repeats[first]]) & (hist[:, :R] == seg_clip[seg][:, None])
+                    & (np.minimum(hist[:, 2 * R:3 * R], seg_hi[seg][:, None])
+                       > np.maximum(hist[:, R:2 * R], seg_lo[seg][:, None])))
+        sc = -costs.structure * echo.any(axis=1)
         bound = (parents[src, COST] + dc + costs.transition * trans + costs.stretch * st
-                 + costs.beat_fit * fit[seg, m - 1] + noise)
+                 + costs.beat_fit * fit[seg, m - 1] + sc + noise)
         if len(seg) > 4 * beam:
             keep = np.argpartition(bound, 4 * beam)[:4 * beam]
             seg, m, st, src, trans, dc, bound = seg[keep], m[keep], st[keep], src[keep], trans[keep], dc[keep], bound[keep]
+            sc, echo = sc[keep], echo[keep]
         rows = parents[src]
-        fresh = (now - rows[:, RTIME:RTIME + R]) < costs.repeat_seconds
+        fresh = ((now - rows[:, RTIME:RTIME + R]) < costs.repeat_seconds) & ~echo
         rep = repeat_cost(seg_clip[seg], seg_lo[seg], seg_hi[seg], rows[:, RCLIP:RCLIP + R],
                           rows[:, RLO:RLO + R], rows[:, RHI:RHI + R], fresh)
         # where the dancer ends: the segment's displacement turned to the dance's current heading
@@ -284,11 +298,11 @@ def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: D
         z = rows[:, Z] - sn * dl[:, 0] + cs * dl[:, 1]
         fl = floor_cost(x, z, floor_radius)
         out = np.empty((len(seg), width))
-        out[:, :TERMS + 6] = np.column_stack([
+        out[:, :TERMS + 7] = np.column_stack([
             seg, rows[:, PARENT], np.full(len(seg), first), m,
             bound + costs.repeat * rep + costs.floor * fl, x, z, head + turn[seg],
             dc, costs.transition * trans, costs.stretch * st, costs.repeat * rep, costs.floor * fl,
-            costs.beat_fit * fit[seg, m - 1]])
+            costs.beat_fit * fit[seg, m - 1], sc])
         # the recent history (clip, first frame, last frame, time), shifted by one, this segment last
         hist, old = out[:, RCLIP:].reshape(len(seg), 4, R), rows[:, RCLIP:].reshape(len(seg), 4, R)
         hist[:, :, :-1] = old[:, :, 1:]
@@ -346,7 +360,7 @@ def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: D
         chain.append(node)
         node = int(table[node, PARENT])
     chain = np.array(chain[::-1])
-    names = ("data", "transition", "stretch", "repeat", "floor", "beat_fit")
+    names = ("data", "transition", "stretch", "repeat", "floor", "beat_fit", "structure")
     terms = {n: float(table[chain, TERMS + k].sum()) for k, n in enumerate(names)}
     return Path(table[chain, SEG].astype(np.int64), table[chain, FIRST].astype(np.int64),
                 table[chain, M].astype(np.int64), cost, terms)
