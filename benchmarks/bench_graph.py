@@ -58,6 +58,12 @@ def run() -> list[dict]:
     synth = timings(lambda: synthesize(graph, path, grid, n, medley.fps), REPEATS)
     whole = timings(lambda: compose_graph(graph, medley.music, hz, beats, medley.fps, seed=0), REPEATS)
     size = sum(p.stat().st_size for p in folders[0].iterdir()) / 2 ** 20
+    # the paper's motion features of 15,000 segments of 60 frames of a 40,000-frame motion (the build's load)
+    from dance_addon.core.motion.features import segment_features_batch
+    rng = np.random.default_rng(0)
+    motion = np.cumsum(rng.normal(0.0, 0.005, (40_000, 20, 3)), axis=0)
+    starts = rng.integers(0, len(motion) - 60, 15_000)
+    feats = timings(lambda: segment_features_batch(motion, 30.0, np.stack([starts, starts + 60], 1)), 3)
 
     def row(what, ts, compare=None, ref=None):
         r = {"what": what, "min": min(ts), "median": statistics.median(ts), "unit": "s"}
@@ -66,6 +72,7 @@ def run() -> list[dict]:
         return r
 
     return [
+        row("graph: motion features of 15,000 segments x 60 frames (the build's load)", feats),
         row("graph: pitch track (YIN) of a 180 s song", pitch_times),
         row("graph: traversal of a 180 s song (beam search over the beats)", trav),
         row("graph: synthesis of a 180 s song (warp, placement, inertialization)", synth),

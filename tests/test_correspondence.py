@@ -2,7 +2,6 @@
 with a known answer, the matching accuracy at its two ends, and the real fit's shapes."""
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -170,7 +169,6 @@ def test_pair_spans_match_the_add_on_and_stay_inside_the_pair():
 
 
 def test_fit_correspondence_on_the_real_pairs():
-    started = time.perf_counter()
     corr = C.fit_correspondence()
     fa, f = len(MUSIC_SPAN_FEATURE_NAMES), len(SEGMENT_FEATURE_NAMES)
     assert tuple(corr) == C.CORR_KEYS
@@ -190,4 +188,3 @@ def test_fit_correspondence_on_the_real_pairs():
     np.testing.assert_allclose(sub["weight"], corr["weight"][cols], atol=1e-9)
     with pytest.raises(ValueError, match="unknown motion features"):
         C.fit_correspondence(("density", "not_a_feature"))
-    assert time.perf_counter() - started < 60
