@@ -272,21 +272,27 @@ def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: D
         dc = costs.data * data_cost(seg, np.full(len(seg), first), m)
         noise = costs.noise * rng.standard_normal(len(seg)) * m / 4.0
         # the move danced where the music was the same (an entry of the history started then)
-        echo = np.zeros((len(seg), R), bool)
+        bound = (parents[src, COST] + dc + costs.transition * trans + costs.stretch * st
+                 + costs.beat_fit * fit[seg, m - 1] + noise)
+        echo = None
         if repeats is not None and repeats[first] >= 0 and costs.structure > 0:
             hist = parents[src, RCLIP:]
             echo = ((hist[:, 3 * R:] == grid[repeats[first]]) & (hist[:, :R] == seg_clip[seg][:, None])
                     & (np.minimum(hist[:, 2 * R:3 * R], seg_hi[seg][:, None])
                        > np.maximum(hist[:, R:2 * R], seg_lo[seg][:, None])))
-        sc = -costs.structure * echo.any(axis=1)
-        bound = (parents[src, COST] + dc + costs.transition * trans + costs.stretch * st
-                 + costs.beat_fit * fit[seg, m - 1] + sc + noise)
+            sc = -costs.structure * echo.any(axis=1)
+            bound = bound + sc
+        else:
+            sc = np.zeros(len(seg))
         if len(seg) > 4 * beam:
             keep = np.argpartition(bound, 4 * beam)[:4 * beam]
             seg, m, st, src, trans, dc, bound = seg[keep], m[keep], st[keep], src[keep], trans[keep], dc[keep], bound[keep]
-            sc, echo = sc[keep], echo[keep]
+            sc = sc[keep]
+            echo = None if echo is None else echo[keep]
         rows = parents[src]
-        fresh = ((now - rows[:, RTIME:RTIME + R]) < costs.repeat_seconds) & ~echo
+        fresh = (now - rows[:, RTIME:RTIME + R]) < costs.repeat_seconds
+        if echo is not None:
+            fresh &= ~echo
         rep = repeat_cost(seg_clip[seg], seg_lo[seg], seg_hi[seg], rows[:, RCLIP:RCLIP + R],
                           rows[:, RLO:RLO + R], rows[:, RHI:RHI + R], fresh)
         # where the dancer ends: the segment's displacement turned to the dance's current heading
