@@ -234,3 +234,27 @@ def test_repeated_music_dances_the_same_move_again(graph):
                           repeats=rep, genre="cmu-salsa")
     assert echoes(with_structure) >= 3 and with_structure.terms["structure"] < 0
     assert echoes(without) == 0 and without.terms["structure"] == 0.0
+
+
+def test_the_graph_methods_data_cost_is_the_likelihood_ratio_of_the_fitted_correspondence(graph):
+    """compose.graph_data_cost expands traversal.correspondence_cost for speed; both give the same costs."""
+    from dance_addon.core.choreography.compose import _zscore, graph_data_cost, music_span_features
+    from dance_addon.core.music.features import FEATURE_COLUMNS
+
+    rng = np.random.default_rng(0)
+    matrix = np.abs(np.cumsum(rng.normal(size=(900, len(FEATURE_COLUMNS))), axis=0)) / 10.0
+    f0 = np.where(rng.random(900) < 0.5, 220.0 * 2 ** rng.normal(0, 0.3, 900), 0.0)
+    grid = tv.beat_grid(np.arange(0.3, 30.0, 0.5), 29.97)
+    cost = graph_data_cost(graph, matrix, f0, grid, graph.fps)
+    seg = rng.integers(0, graph.n_segments, 300)
+    first = rng.integers(0, len(grid), 300)
+    m = rng.integers(1, tv.MAX_BEATS + 1, 300)
+    span = _zscore(music_span_features(matrix, f0, grid, graph.fps), graph.corr["music_mean"], graph.corr["music_std"])
+    seg_z = _zscore(graph.seg_features, graph.corr["motion_mean"], graph.corr["motion_std"])
+    expected = tv.correspondence_cost(span[first, m - 1], seg_z[seg], graph.corr["coef"], graph.corr["weight"])
+    # features the music predicts below r^2 = 0.001 are left out of the expanded form
+    small = (graph.corr["weight"] > 0) & (graph.corr["weight"] <= 1e-3)
+    w = np.clip(graph.corr["weight"][small], 0, 0.999)
+    pred = (span[first, m - 1] @ graph.corr["coef"][:-1] + graph.corr["coef"][-1])[:, small]
+    left_out = ((seg_z[seg][:, small] - pred) ** 2 / (1 - w) - seg_z[seg][:, small] ** 2).sum(axis=1)
+    np.testing.assert_allclose(cost(seg, first, m), expected - left_out, atol=1e-9)

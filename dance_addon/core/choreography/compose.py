@@ -23,7 +23,7 @@ from ..motion.skeleton import forward_kinematics, grounded_pelvis_height
 from ..music.segments import MUSIC_SEGMENT_FEATURE_NAMES, segment_music_features
 from .graph import ActionGraph
 from .synthesis import Move, synthesize
-from .traversal import MAX_BEATS, Costs, DataCost, beat_grid, feature_distance, likelihood_cost, traverse
+from .traversal import MAX_BEATS, Costs, DataCost, beat_grid, feature_distance, traverse
 
 METHODS = ("graph", "guided", "lstm")
 DEFAULT_METHOD = "graph"     # the best held-out figures (README, make eval)
@@ -161,13 +161,19 @@ def graph_data_cost(graph: ActionGraph, matrix: np.ndarray, f0_hz: np.ndarray, g
         span = music_span_features(matrix, f0_hz, grid, fps)                    # (I, M, Fa)
         span_z = _zscore(span, graph.corr["music_mean"], graph.corr["music_std"])
         coef, weight = graph.corr["coef"], graph.corr["weight"]
-        # the features the music predicts at all, and every span's prediction of them, worked out once
+        # traversal.likelihood_cost, expanded so that all but one dot product is worked out once:
+        # sum_f (y - p)^2 / (1 - w) - y^2 = sum_f y^2 w / (1 - w) + sum_f p^2 / (1 - w) - 2 sum_f y p / (1 - w)
+        # over the features the music predicts at all (w > 1e-3)
         used = weight > 1e-3
+        w = np.clip(weight[used], 0.0, 0.999)
         pred = (span_z @ coef[:-1] + coef[-1])[..., used]                       # (I, M, F')
-        seg_used, w_used = seg_z_all[:, used], weight[used]
+        y = seg_z_all[:, used]                                                   # (S, F')
+        seg_part = (y * y * (w / (1.0 - w))).sum(axis=1)                         # (S,)
+        span_part = (pred * pred / (1.0 - w)).sum(axis=-1)                       # (I, M)
+        y_scaled = -2.0 * y / (1.0 - w)                                          # (S, F')
 
         def data_cost(seg, first, m):
-            return likelihood_cost(pred[first, m - 1], seg_used[seg], w_used)
+            return seg_part[seg] + span_part[first, m - 1] + np.einsum("nf,nf->n", y_scaled[seg], pred[first, m - 1])
         return data_cost
     bounds = span_bounds(grid, n, fps).reshape(-1, 2)
     tf = segment_features_batch(target, fps, bounds).reshape(len(grid), MAX_BEATS, -1)

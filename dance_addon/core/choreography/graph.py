@@ -53,7 +53,7 @@ class GraphError(ValueError):
     """The graph folder is missing, corrupt or does not fit this add-on."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)      # compared and hashed by identity (traversal caches per graph)
 class ActionGraph:
     """A loaded action graph (see the module docstring for every array). `folder` and `meta`
     are where it came from and its manifest."""

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+import weakref
+
 import numpy as np
 
 from .graph import ActionGraph
@@ -206,6 +208,42 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return base + np.arange(total)
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """What the traversal needs of a graph whatever the song, worked out once per graph."""
+    seg_clip: np.ndarray
+    seg_lo: np.ndarray
+    seg_hi: np.ndarray
+    disp_local: np.ndarray       # (S, 2) each segment's displacement in its start heading frame
+    turn: np.ndarray             # (S,) its heading change
+    log_dur: np.ndarray          # (S,) log of its length in seconds
+    fit: np.ndarray              # (S, MAX_BEATS) beat_fit_cost
+    succ_off: np.ndarray
+    succ_seg: np.ndarray
+    succ_cost: np.ndarray
+    genres: list
+    seg_genre: np.ndarray        # (S,) index into genres
+
+
+_PREPARED: "weakref.WeakKeyDictionary[ActionGraph, _Prepared]" = weakref.WeakKeyDictionary()
+
+
+def _prepared(graph: ActionGraph) -> _Prepared:
+    if graph not in _PREPARED:
+        seg_clip = graph.seg_clip
+        seg_lo, seg_hi = graph.seg_start_frame, graph.seg_end_frame
+        d = graph.root[seg_hi][:, [0, 2]] - graph.root[seg_lo][:, [0, 2]]
+        h0 = graph.heading[seg_lo]
+        c, s = np.cos(h0), np.sin(h0)
+        disp_local = np.stack([c * d[:, 0] - s * d[:, 1], s * d[:, 0] + c * d[:, 1]], axis=1)  # rotate by -h0
+        genres = sorted(set(graph.clip_genres))
+        clip_genre = np.array([genres.index(graph.clip_genres[k % len(graph.clip_names)]) for k in range(graph.n_clips)])
+        _PREPARED[graph] = _Prepared(seg_clip, seg_lo, seg_hi, disp_local, graph.heading[seg_hi] - h0,
+                                     np.log(graph.seg_duration), beat_fit_cost(graph), *successors(graph),
+                                     genres, clip_genre[seg_clip])
+    return _PREPARED[graph]
+
+
 def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: DataCost, seed: int = 0,
              costs: Costs = Costs(), floor_radius: float = 2.5, beam: int = 12, recent: int = 12,
              genre: str | None = None, repeats: np.ndarray | None = None) -> Path:
@@ -221,20 +259,11 @@ def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: D
     spans = span_lengths(grid)
     n_grid = len(grid)
     last_index = int(np.searchsorted(grid, end_time - 1e-6))     # a dance ending at or after this beat is done
-    durations = graph.seg_duration
-    seg_clip = graph.seg_clip
-    seg_lo, seg_hi = graph.seg_start_frame, graph.seg_end_frame
-    # displacement of each segment in its start heading frame, and its heading change
-    root, heading = graph.root, graph.heading
-    d = root[seg_hi][:, [0, 2]] - root[seg_lo][:, [0, 2]]
-    h0 = heading[seg_lo]
-    c, s = np.cos(h0), np.sin(h0)
-    disp_local = np.stack([c * d[:, 0] - s * d[:, 1], s * d[:, 0] + c * d[:, 1]], axis=1)  # rotate by -h0
-    turn = heading[seg_hi] - h0
-    succ_off, succ_seg, succ_cost = successors(graph)
-    fit = beat_fit_cost(graph)
-    genres = sorted(set(graph.clip_genres))
-    seg_genre = np.array([genres.index(graph.clip_genres[c % len(graph.clip_names)]) for c in seg_clip])
+    prep = _prepared(graph)
+    seg_clip, seg_lo, seg_hi = prep.seg_clip, prep.seg_lo, prep.seg_hi
+    disp_local, turn, log_dur, fit = prep.disp_local, prep.turn, prep.log_dur, prep.fit
+    succ_off, succ_seg, succ_cost = prep.succ_off, prep.succ_seg, prep.succ_cost
+    genres, seg_genre = prep.genres, prep.seg_genre
     if genre is not None and genre not in genres:
         raise ValueError(f"unknown genre {genre!r}; the graph has {', '.join(genres)}")
     home = -1 if genre is None else genres.index(genre)
@@ -246,8 +275,6 @@ def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: D
     RLO, RHI, RTIME = RCLIP + R, RCLIP + 2 * R, RCLIP + 3 * R
     width = RCLIP + 4 * R
     buckets: dict[int, list[np.ndarray]] = {}
-
-    log_dur = np.log(durations)
 
     def extend(first: int, seg: np.ndarray, parents: np.ndarray, src: np.ndarray, trans: np.ndarray) -> None:
         """Score candidate segments `seg` starting at beat `first`, each after the partial dance
