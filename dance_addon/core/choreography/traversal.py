@@ -246,7 +246,7 @@ def _prepared(graph: ActionGraph) -> _Prepared:
 
 def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: DataCost, seed: int = 0,
              costs: Costs = Costs(), floor_radius: float = 2.5, beam: int = 12, recent: int = 12,
-             genre: str | None = None, repeats: np.ndarray | None = None) -> Path:
+             genre: str | None = None, repeats: np.ndarray | None = None, step: int = 2) -> Path:
     """The cheapest path found over the beats of `grid` up to `end_time` seconds (see the module
     docstring); `beam` partial dances are kept per beat, `recent` segments are remembered for
     the repetition cost. With `genre` (one of graph.clip_genres) the dance starts in that genre's
@@ -254,7 +254,9 @@ def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: D
     gives, per beat, an earlier beat whose music this one repeats (-1: none; compose.music_repeats):
     a segment that dances again the source frames danced from that earlier beat (when it is
     still among the `recent` segments) is rewarded by costs.structure instead of paying the
-    repetition cost: the same move where the music is the same."""
+    repetition cost: the same move where the music is the same. Moves span a multiple of `step`
+    beats, so every move starts on the step grid (2: every other beat, from the first): half as
+    many beats to search, and moves that start together with the music's strong beats."""
     rng = np.random.default_rng(seed)
     spans = span_lengths(grid)
     n_grid = len(grid)
@@ -280,11 +282,12 @@ def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: D
         """Score candidate segments `seg` starting at beat `first`, each after the partial dance
         parents[src] (rows of the table below)."""
         # m: the number of beats whose span is closest to the segment's length (in log ratio)
-        lspan = np.log(spans[first])                                   # (MAX_BEATS,), increasing
-        k = np.clip(np.searchsorted(lspan, log_dur[seg]), 1, MAX_BEATS - 1)
+        # (only multiples of `step` beats, so that every move starts on a beat of the step grid)
+        lspan = np.log(spans[first, step - 1::step])                   # (MAX_BEATS // step,), increasing
+        k = np.clip(np.searchsorted(lspan, log_dur[seg]), 1, len(lspan) - 1)
         below, above = lspan[k - 1] - log_dur[seg], lspan[k] - log_dur[seg]
         nearer_above = np.abs(above) < np.abs(below)
-        m = np.where(nearer_above, k + 1, k)
+        m = step * np.where(nearer_above, k + 1, k)
         logr = np.where(nearer_above, above, below)
         st = stretch_cost(logr)
         ok = np.isfinite(st)
