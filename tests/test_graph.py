@@ -79,9 +79,14 @@ def test_beat_grid_covers_the_song_and_thins_fast_beats():
 
 def test_beats_for_picks_the_closest_span():
     spans = tv.span_lengths(np.arange(0, 10, 0.5))
-    m, logr = tv.beats_for(np.array([1.0, 1.4, 2.1]), spans[:3])
-    assert list(m) == [2, 3, 4]
-    assert np.allclose(logr, np.log([1.0, 1.5 / 1.4, 2.0 / 2.1]))
+    lengths = np.array([1.0, 1.4, 2.1, 0.3, 9.0])
+    m, logr = tv.beats_for(np.log(lengths), spans[0])
+    assert list(m) == [2, 3, 4, 1, 8]
+    assert np.allclose(logr, np.log([1.0, 1.5 / 1.4, 2.0 / 2.1, 0.5 / 0.3, 4.0 / 9.0]))
+    # on every other beat only: spans of 2, 4, 6, 8 beats
+    m, logr = tv.beats_for(np.log(lengths), spans[0], step=2)
+    assert list(m) == [2, 2, 4, 2, 8]
+    assert np.allclose(logr, np.log([1.0, 1.0 / 1.4, 2.0 / 2.1, 1.0 / 0.3, 4.0 / 9.0]))
 
 
 def test_cost_terms():

@@ -86,12 +86,16 @@ def span_lengths(grid: np.ndarray) -> np.ndarray:
     return out
 
 
-def beats_for(durations: np.ndarray, spans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For segments of `durations` (N,) seconds starting at beats with `spans` (N, MAX_BEATS):
-    the number of beats m (1 ..) whose span is closest in log ratio, and log(span / duration)."""
-    r = np.log(spans / durations[:, None])
-    best = np.argmin(np.abs(r), axis=1)
-    return best + 1, r[np.arange(len(r)), best]
+def beats_for(log_durations: np.ndarray, spans: np.ndarray, step: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """For segments of log(length in seconds) `log_durations` (N,), all starting at one beat whose
+    spans over m = 1 .. MAX_BEATS beats are `spans` (MAX_BEATS,) seconds: the number of beats m, a
+    multiple of `step`, whose span is closest to each segment's length in log ratio, and
+    log(span / length)."""
+    lspan = np.log(spans[step - 1::step])                           # increasing
+    k = np.clip(np.searchsorted(lspan, log_durations), 1, len(lspan) - 1)
+    below, above = lspan[k - 1] - log_durations, lspan[k] - log_durations
+    nearer_above = np.abs(above) < np.abs(below)
+    return step * np.where(nearer_above, k + 1, k), np.where(nearer_above, above, below)
 
 
 # ----------------------------------------------------------------------------- cost terms
@@ -283,12 +287,7 @@ def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: D
         parents[src] (rows of the table below)."""
         # m: the number of beats whose span is closest to the segment's length (in log ratio)
         # (only multiples of `step` beats, so that every move starts on a beat of the step grid)
-        lspan = np.log(spans[first, step - 1::step])                   # (MAX_BEATS // step,), increasing
-        k = np.clip(np.searchsorted(lspan, log_dur[seg]), 1, len(lspan) - 1)
-        below, above = lspan[k - 1] - log_dur[seg], lspan[k] - log_dur[seg]
-        nearer_above = np.abs(above) < np.abs(below)
-        m = step * np.where(nearer_above, k + 1, k)
-        logr = np.where(nearer_above, above, below)
+        m, logr = beats_for(log_dur[seg], spans[first], step)
         st = stretch_cost(logr)
         ok = np.isfinite(st)
         seg, m, st, src, trans = seg[ok], m[ok], st[ok], src[ok], trans[ok]
