@@ -261,10 +261,7 @@ def training_clips(genres: tuple[str, ...] = DEFAULT_GENRES) -> list[Clip]:
 def model_card(graph: ActionGraph, meta: dict) -> str:
     genres = sorted(set(graph.clip_genres))
     minutes = graph.clip_start[len(graph.clip_names)] / graph.fps / 60
-    counts = {g: 0 for g in genres}
-    for c in graph.seg_clip:
-        counts[graph.clip_genres[c % len(graph.clip_names)]] += 1
-    per_genre = ", ".join(f"{g} {n}" for g, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    per_genre = ", ".join(f"{g} {n}" for g, n in sorted(graph.genre_counts().items(), key=lambda kv: -kv[1]))
     return f"""# dance-graph: the action graph of real dance segments
 
 What it is: the segment library and graph of the add-on's `graph` and `guided` methods

@@ -98,10 +98,7 @@ def graph_genres(graph: ActionGraph, all_genres: bool = False) -> tuple[str, ...
     """The genres seeds pick, in the order they pick them (a fixed shuffle, as the LSTM's styles):
     those with at least MIN_GENRE_SEGMENTS segments (a smaller one runs out of moves within a
     song and drifts into other genres). With all_genres, every genre of the graph, sorted."""
-    counts: dict[str, int] = {}
-    for c in graph.seg_clip:
-        g = graph.clip_genres[c % len(graph.clip_names)]
-        counts[g] = counts.get(g, 0) + 1
+    counts = graph.genre_counts()
     if all_genres:
         return tuple(sorted(counts))
     genres = sorted(g for g, n in counts.items() if n >= MIN_GENRE_SEGMENTS) or sorted(counts)

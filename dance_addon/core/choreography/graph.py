@@ -93,6 +93,17 @@ class ActionGraph:
         c = len(self.clip_names)
         return self.clip_names[clip % c] + (" (mirrored)" if clip >= c else "")
 
+    def segment_genres(self) -> tuple[tuple[str, ...], np.ndarray]:
+        """The graph's genres (sorted) and each segment's genre as an index into them (S,)."""
+        genres = tuple(sorted(set(self.clip_genres)))
+        of_clip = np.array([genres.index(self.clip_genres[k % len(self.clip_names)]) for k in range(self.n_clips)])
+        return genres, of_clip[self.seg_clip]
+
+    def genre_counts(self) -> dict[str, int]:
+        """Segments per genre, every genre of the graph (sorted by name)."""
+        genres, index = self.segment_genres()
+        return dict(zip(genres, np.bincount(index, minlength=len(genres)).tolist()))
+
     @property
     def seg_clip(self) -> np.ndarray:
         return self.boundary_clip[self.seg_first]

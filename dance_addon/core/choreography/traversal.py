@@ -240,11 +240,10 @@ def _prepared(graph: ActionGraph) -> _Prepared:
         h0 = graph.heading[seg_lo]
         c, s = np.cos(h0), np.sin(h0)
         disp_local = np.stack([c * d[:, 0] - s * d[:, 1], s * d[:, 0] + c * d[:, 1]], axis=1)  # rotate by -h0
-        genres = sorted(set(graph.clip_genres))
-        clip_genre = np.array([genres.index(graph.clip_genres[k % len(graph.clip_names)]) for k in range(graph.n_clips)])
+        genres, seg_genre = graph.segment_genres()
         _PREPARED[graph] = _Prepared(seg_clip, seg_lo, seg_hi, disp_local, graph.heading[seg_hi] - h0,
                                      np.log(graph.seg_duration), beat_fit_cost(graph), *successors(graph),
-                                     genres, clip_genre[seg_clip])
+                                     list(genres), seg_genre)
     return _PREPARED[graph]
 
 
