@@ -39,12 +39,12 @@ from ..core.choreography.graph import ActionGraph, GraphError, load_graph
 from ..core.choreography.lstm import Cancelled, DanceModel, ModelError, ProgressFn, load_model
 from ..core.choreography.model_folders import shipped_graph_dirs, shipped_model_dirs
 from ..core.motion import beatalign
-from ..core.motion.rotations import quat_to_rotvec, rotvec_to_matrix, rotvec_to_quat, sample_linear, sample_quats
+from ..core.motion.rotations import quat_to_rotvec, rotvec_to_quat, sample_linear, sample_quats
 from ..core.motion.skeleton import NUM_JOINTS, forward_kinematics
 from ..core.music import features as music_mod
 from ..core.music.pitch import f0 as pitch_track
 from ..core.rig import bonemaps
-from ..core.rig.posing import RigError, RigPose, RigRest, face_forward, pose_rig
+from ..core.rig.posing import RigError, RigPose, RigRest, facing_turn, pose_rig, turn_dance
 from . import keying, retarget, strips
 from .preferences import user_bone_maps_folder
 
@@ -316,7 +316,7 @@ def compute_bake(plan: BakePlan, progress: ProgressFn | None = None) -> BakeResu
     frames = np.arange(plan.frame_start, plan.frame_end, dtype=np.float64)
     score = beatalign.beat_align_score(forward_kinematics(rotvecs, root), plan.span.scene_fps, feats.beat_times)
     return BakeResult(pose, frames, feats.tempo, len(feats.beats), score, rotvecs, dance.style, dance.method,
-                      dance.summary(), root, clip_counts(dance.moves))
+                      dance.summary(), root, dance.clip_counts())
 
 
 def _go_on(progress: ProgressFn | None, done: int, total: int) -> None:
@@ -325,25 +325,11 @@ def _go_on(progress: ProgressFn | None, done: int, total: int) -> None:
 
 
 def face_front(rotvecs: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The dance turned about the vertical to face canonical forward on average (posing.face_forward)
+    """The dance turned about the vertical to face canonical forward on average (posing.facing_turn)
     with its root path (T, 3) turned by the same turn, about the origin: the dancer travels the
     way it faces. Returns (rotvecs, root)."""
-    turned = face_forward(rotvecs)
-    if len(rotvecs) == 0:
-        return turned, np.asarray(root, np.float64)
-    # face_forward turns every frame's root rotation by one turn T (R' = T R): read T off frame 0
-    turn = rotvec_to_matrix(turned[0, 0]) @ rotvec_to_matrix(np.asarray(rotvecs, np.float64)[0, 0]).T
-    return turned, np.asarray(root, np.float64) @ turn.T
-
-
-def clip_counts(moves) -> tuple[tuple[str, int], ...]:
-    """(clip, number of moves from it) of a dance's moves, most used first (a mirrored clip counts
-    as its clip)."""
-    counts: dict[str, int] = {}
-    for m in moves:
-        clip = m.clip.replace(" (mirrored)", "")
-        counts[clip] = counts.get(clip, 0) + 1
-    return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    turn = facing_turn(rotvecs)
+    return turn_dance(rotvecs, turn), np.asarray(root, np.float64) @ turn.T
 
 
 def apply_bake(plan: BakePlan, result: BakeResult) -> BakeReport:

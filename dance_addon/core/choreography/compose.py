@@ -55,10 +55,18 @@ class Dance:
         """One line: the method and, for the graph methods, how many moves from how many clips."""
         if not self.moves:
             return f"{self.method}" + (f", style {self.style}" if self.style else "")
-        clips = {m.clip.replace(" (mirrored)", "") for m in self.moves}
-        top = max(clips, key=lambda c: sum(m.clip.startswith(c) for m in self.moves))
+        counts = self.clip_counts()
         extra = (f", guided by style {self.style}" if self.method == "guided" else f", genre {self.style}") if self.style else ""
-        return f"{self.method}: {len(self.moves)} moves from {len(clips)} clips (most from {top}){extra}"
+        return f"{self.method}: {len(self.moves)} moves from {len(counts)} clips (most from {counts[0][0]}){extra}"
+
+    def clip_counts(self) -> tuple[tuple[str, int], ...]:
+        """(clip, number of moves from it) over the moves, most used first (a mirrored clip counts
+        as its clip)."""
+        counts: dict[str, int] = {}
+        for m in self.moves:
+            clip = m.clip.replace(" (mirrored)", "")
+            counts[clip] = counts.get(clip, 0) + 1
+        return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 MUSIC_SPAN_FEATURE_NAMES: tuple[str, ...] = MUSIC_SEGMENT_FEATURE_NAMES + ("beats_per_second",)

@@ -132,21 +132,35 @@ def canonical_rest_direction(joint: int) -> np.ndarray:
     return d / np.linalg.norm(d)
 
 
+def facing_turn(rotvecs: np.ndarray) -> np.ndarray:
+    """(3, 3) the turn about the vertical that makes the motion face canonical forward (+Z) on
+    average: minus the circular mean of the pelvis's heading over all frames (the identity for
+    no frames)."""
+    rotvecs = sk.as_motion(rotvecs)
+    if len(rotvecs) == 0:
+        return np.eye(3)
+    fwd = rotvec_to_matrix(rotvecs[:, 0])[:, :, 2]                 # each frame's forward (R @ +Z)
+    yaw = np.arctan2(fwd[:, 0].sum(), fwd[:, 2].sum())             # heading of the mean forward
+    c, s = np.cos(-yaw), np.sin(-yaw)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])  # about +Y by -yaw
+
+
+def turn_dance(rotvecs: np.ndarray, turn: np.ndarray) -> np.ndarray:
+    """The motion with every frame's root rotation turned by `turn` (3, 3): R' = turn R."""
+    rotvecs = np.array(sk.as_motion(rotvecs), copy=True)
+    rotvecs[:, 0] = rotvec_continuity(matrix_to_rotvec(turn @ rotvec_to_matrix(rotvecs[:, 0])))
+    return rotvecs
+
+
 def face_forward(rotvecs: np.ndarray) -> np.ndarray:
     """The motion turned about the vertical so that on average it faces canonical forward (+Z).
 
-    The average is the circular mean of the pelvis's heading over all frames. Only the root's
-    rotation changes (every frame by the same turn), so the dance itself, its turns included, is
-    kept; a generated dance faces the rig's front instead of wherever the mocap dancers faced.
+    The average is the circular mean of the pelvis's heading over all frames (facing_turn). Only
+    the root's rotation changes (every frame by the same turn), so the dance itself, its turns
+    included, is kept; a generated dance faces the rig's front instead of wherever the mocap
+    dancers faced.
     """
-    rotvecs = np.array(sk.as_motion(rotvecs), copy=True)
-    root = rotvec_to_matrix(rotvecs[:, 0])                         # (T, 3, 3)
-    fwd = root[:, :, 2]                                            # each frame's forward (R @ +Z)
-    yaw = np.arctan2(fwd[:, 0].sum(), fwd[:, 2].sum())             # heading of the mean forward
-    c, s = np.cos(-yaw), np.sin(-yaw)
-    turn = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])  # about +Y by -yaw
-    rotvecs[:, 0] = rotvec_continuity(matrix_to_rotvec(turn @ root))
-    return rotvecs
+    return turn_dance(rotvecs, facing_turn(rotvecs))
 
 
 def leg_length(rig: RigRest, bone_map: dict[str, str]) -> float:
