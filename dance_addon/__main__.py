@@ -236,7 +236,7 @@ def cmd_bake(args: argparse.Namespace) -> int:
     scene = bpy.context.scene
     strip = _add_song(bpy, song, args.start_frame)
     request = bake.BakeRequest(armature_name=name, strip_name=strip.name, root_motion=args.root_motion,
-                               **_request_choices(args))
+                               feet=args.feet, **_request_choices(args))
     try:
         report = bake.bake(scene, request)
     except bake.BakeError as e:
@@ -244,7 +244,9 @@ def cmd_bake(args: argparse.Namespace) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     bpy.ops.wm.save_as_mainfile(filepath=str(args.out.resolve()))
     print(f"baked '{report.action}' onto '{name}': frames {report.frames[0]}-{report.frames[1]}, "
-          f"{report.tempo:.0f} BPM; method {report.summary}; saved {args.out}")
+          f"{report.tempo:.0f} BPM; method {report.summary}"
+          + (f"; feet locked: {report.locked} contacts held" if report.locked is not None else "")
+          + f"; saved {args.out}")
     return 0
 
 
@@ -280,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--start-frame", type=int, default=1, help="where the song starts on the timeline")
     b.add_argument("--root-motion", choices=("full", "in_place", "orientation"), default="full",
                    help="move the root with the dance (full), dance on the spot (in_place) or never move it")
+    b.add_argument("--feet", choices=("lock", "off"), default="lock",
+                   help="hold planted feet where they land (lock, the default) or key the legs as danced (off)")
     b.set_defaults(func=cmd_bake)
     d = sub.add_parser("demo", help="bake a bundled track onto the built-in dancer, render a preview and a contact sheet")
     d.add_argument("--out-dir", type=Path, default=Path("out"))

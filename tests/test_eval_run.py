@@ -101,7 +101,9 @@ def test_every_baseline_is_measured_and_written(heldout, clips, reference, model
     models = find_models(model_folder.parent)
     assert models == [model_folder]
     result = run_evaluation(heldout, reference, clips, models, tmp_path)
-    assert list(result.rows) == [REAL, RANDOM, "tiny-lstm"]
+    assert list(result.rows) == [REAL, RANDOM, "tiny-lstm", "tiny-lstm + feet locked"]
+    # the locked row is the same dances with their planted feet held: no more skate than unlocked
+    assert result.rows["tiny-lstm + feet locked"]["planted_skate_cm_s"] <= result.rows["tiny-lstm"]["planted_skate_cm_s"]
     for name, row in result.rows.items():
         assert row["n_dances"] == len(heldout.pairs)
         for key, _, _ in COLUMNS:

@@ -7,66 +7,9 @@ from scipy.spatial.transform import Rotation
 from dance_addon.core.rig import bonemaps
 from dance_addon.core.rig import posing as core_rig
 from dance_addon.core.motion import skeleton as sk
-from rig_helpers import bake_motion, smooth_motion, world_directions
+from rig_helpers import bake_motion, build_fbx_like_rig, smooth_motion, world_directions
 
 MIXAMO_NAMES = bonemaps.PRESETS["mixamo"].candidates
-
-
-def _build_fbx_like_rig(bpy, name="FbxRig"):
-    """Mixamo names, A-pose arms, arbitrary rolls, centimetre Y-up data under a 90-degree X, 0.01 object."""
-    from mathutils import Vector
-
-    rest = sk.rest_positions() + [0, sk.STANDING_HEIGHT, 0]
-    # A-pose: turn each arm chain 40 degrees down about the forward axis at the shoulder
-    for side, sign in (("left", 1), ("right", -1)):
-        pivot = rest[sk.joint_index(f"{side}_shoulder")]
-        turn = Rotation.from_rotvec([0, 0, -sign * np.radians(40)]).as_matrix()
-        for j in (f"{side}_elbow", f"{side}_wrist"):
-            k = sk.joint_index(j)
-            rest[k] = pivot + turn @ (rest[k] - pivot)
-    hand_ends = {}
-    for j in (18, 19):
-        parent = sk.PARENTS[j]
-        d = rest[j] - rest[parent]
-        hand_ends[j] = rest[j] + 0.3 * d
-    arm = bpy.data.armatures.new(name)
-    obj = bpy.data.objects.new(name, arm)
-    bpy.context.scene.collection.objects.link(obj)
-    bpy.context.view_layer.objects.active = obj
-    bpy.ops.object.mode_set(mode="EDIT")
-    rng = np.random.default_rng(7)
-    root = arm.edit_bones.new("mixamorig:Root")   # an unmapped bone above the hips
-    root.head, root.tail = (0, 0, 0), (0, 10, 0)
-    names = {}
-    for i, joint in enumerate(sk.JOINT_NAMES):
-        bone_name = "mixamorig:" + MIXAMO_NAMES[joint][0]
-        names[i] = bone_name
-        eb = arm.edit_bones.new(bone_name)
-        head = rest[i] * 100.0
-        kids = sk.CHILDREN[i]
-        if i in sk.END_OFFSETS:
-            tail = (hand_ends[i] if i in hand_ends else rest[i] + sk.END_OFFSETS[i]) * 100.0
-        elif joint == "head":
-            tail = head + [0, 20, 0]
-        elif joint in ("pelvis", "spine3"):
-            tail = rest[kids[0] if joint == "pelvis" else sk.joint_index("neck")] * 100.0
-        else:
-            tail = rest[kids[0]] * 100.0
-        eb.head, eb.tail = Vector(head), Vector(tail)
-        eb.roll = rng.uniform(-np.pi, np.pi)
-        eb.parent = arm.edit_bones[names[sk.PARENTS[i]]] if i else root
-    twist = arm.edit_bones.new("mixamorig:LeftArmTwist")  # an unmapped optional bone
-    twist.head = arm.edit_bones["mixamorig:LeftArm"].head
-    twist.tail = arm.edit_bones["mixamorig:LeftArm"].tail
-    twist.parent = arm.edit_bones["mixamorig:LeftArm"]
-    bpy.ops.object.mode_set(mode="OBJECT")
-    obj.rotation_euler = (np.pi / 2, 0, 0)
-    obj.scale = (0.01, 0.01, 0.01)
-    obj.location = (2.0, 1.0, 0.0)
-    for pb in obj.pose.bones:
-        pb.rotation_mode = "QUATERNION"
-    bpy.context.view_layer.update()
-    return obj
 
 
 def test_two_rigs_dance_the_same(bpy_module):
@@ -75,7 +18,7 @@ def test_two_rigs_dance_the_same(bpy_module):
 
     rv, trans = smooth_motion()
     ours = character.build_armature("Dancer")
-    fbx = _build_fbx_like_rig(bpy)
+    fbx = build_fbx_like_rig(bpy)
     map_ours = bake_motion(bpy, ours, rv, trans)
     map_fbx = bake_motion(bpy, fbx, rv, trans)
     cos = {}

@@ -39,8 +39,9 @@ from ..core.choreography.graph import ActionGraph, GraphError, load_graph
 from ..core.choreography.lstm import Cancelled, DanceModel, ModelError, ProgressFn, load_model
 from ..core.choreography.model_folders import shipped_graph_dirs, shipped_model_dirs
 from ..core.motion import beatalign
+from ..core.motion.feet import lock_feet
 from ..core.motion.rotations import quat_to_rotvec, rotvec_to_quat, sample_linear, sample_quats
-from ..core.motion.skeleton import NUM_JOINTS, forward_kinematics
+from ..core.motion.skeleton import NUM_JOINTS, forward_kinematics, grounded_pelvis_height
 from ..core.music import features as music_mod
 from ..core.music.pitch import f0 as pitch_track
 from ..core.rig import bonemaps
@@ -77,6 +78,7 @@ class BakeRequest:
     push_to_nla: bool = False
     floor: str = "ground"                   # "ground" or "keep"
     root_motion: str = "full"               # "full", "in_place" or "orientation"
+    feet: str = "lock"                      # "lock": planted feet held (core/motion/feet.py), or "off"
 
 
 @dataclass
@@ -119,6 +121,7 @@ class BakeResult:
     summary: str = ""           # compose.Dance.summary(): the method and, for the graph methods, the moves
     root: np.ndarray | None = None           # (N, 3) canonical pelvis path at scene frames (turned as rotvecs)
     clips: tuple[tuple[str, int], ...] = ()  # graph methods: (clip, moves from it), most used first
+    locked: int | None = None                # foot contacts held in place (None: feet "off")
 
 
 @dataclass
@@ -136,6 +139,7 @@ class BakeReport:
     method: str = ""
     summary: str = ""                        # e.g. "graph: 91 moves from 14 clips (most from cmu-salsa/60_02)"
     clips: tuple[tuple[str, int], ...] = ()  # graph methods: (clip, moves from it), most used first
+    locked: int | None = None                # foot contacts held in place (None: feet "off")
 
 
 def plan_bake(scene: bpy.types.Scene, request: BakeRequest) -> BakePlan:
@@ -206,6 +210,8 @@ def check_request(request: BakeRequest) -> None:
         raise BakeError(f"unknown method {request.method!r}; choose one of {', '.join(compose_mod.METHODS)}")
     if int(request.seed) < 0:
         raise BakeError(f"the variation seed must be 0 or above, got {request.seed}")
+    if request.feet not in ("lock", "off"):
+        raise BakeError(f"feet must be 'lock' or 'off', not {request.feet!r}")
     if not float(request.floor_radius) > 0:
         raise BakeError(f"the floor radius must be more than 0 metres, got {request.floor_radius:g}")
 
@@ -308,15 +314,37 @@ def compute_bake(plan: BakePlan, progress: ProgressFn | None = None) -> BakeResu
     quats = sample_quats(rotvec_to_quat(np.asarray(dance.rotvecs, np.float64)), positions)
     root = sample_linear(np.asarray(dance.root, np.float64), positions)
     rotvecs, root = face_front(quat_to_rotvec(quats).reshape(-1, NUM_JOINTS, 3), root)
+    locked, floor = None, req.floor
+    if req.feet == "lock":
+        rotvecs, root, locked = lock_for_rig(rotvecs, root, plan.span.scene_fps, req.floor, req.root_motion)
+        if floor == "ground":
+            floor = "given"          # grounded before locking: grounding again would lift the held feet
     try:
-        pose = pose_rig(plan.rig, plan.bone_map, rotvecs, root, floor=req.floor,
+        pose = pose_rig(plan.rig, plan.bone_map, rotvecs, root, floor=floor,
                         root_motion=req.root_motion, extra_bones=plan.extra_bones)
     except RigError as e:
         raise BakeError(str(e)) from None
     frames = np.arange(plan.frame_start, plan.frame_end, dtype=np.float64)
     score = beatalign.beat_align_score(forward_kinematics(rotvecs, root), plan.span.scene_fps, feats.beat_times)
     return BakeResult(pose, frames, feats.tempo, len(feats.beats), score, rotvecs, dance.style, dance.method,
-                      dance.summary(), root, dance.clip_counts())
+                      dance.summary(), root, dance.clip_counts(), locked)
+
+
+def lock_for_rig(rotvecs: np.ndarray, root: np.ndarray, fps: float, floor: str,
+                 root_motion: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """The dance with its planted feet held (core/motion/feet.py), on the root path pose_rig will
+    key: fixed horizontally for "in_place", fixed altogether for "orientation", and with the
+    pelvis at the height that puts the lowest foot on the floor for floor "ground" (so the held
+    feet are held on the floor). Returns (rotvecs, root, number of contacts held)."""
+    root = np.array(root, np.float64, copy=True)
+    if root_motion in ("in_place", "orientation"):
+        root[:, [0, 2]] = root[:1, [0, 2]]
+    if root_motion == "orientation":
+        root[:, 1] = root[0, 1]
+    elif floor == "ground":
+        root[:, 1] = grounded_pelvis_height(rotvecs)
+    locking = lock_feet(rotvecs, root, fps)
+    return locking.rotvecs, root, locking.count
 
 
 def _go_on(progress: ProgressFn | None, done: int, total: int) -> None:
@@ -343,7 +371,9 @@ def apply_bake(plan: BakePlan, result: BakeResult) -> BakeReport:
     report = BakeReport(target.action.name, (plan.frame_start, plan.frame_end - 1), len(result.pose.rotations),
                         result.tempo, result.beats, result.beat_alignment, plan.preset, result.style,
                         messages=list(plan.notes), method=result.method, summary=result.summary,
-                        clips=result.clips)
+                        clips=result.clips, locked=result.locked)
+    if result.locked is not None:
+        report.messages.append(f"feet locked: {result.locked} contacts held in place")
     if plan.request.push_to_nla:
         track = ad.nla_tracks.new()
         track.name = target.action.name

@@ -24,7 +24,7 @@ def request_from_settings(context) -> bake.BakeRequest:
     req = bake.BakeRequest(armature_name=s.armature.name, strip_name=s.strip,
                            model_dir=Path(s.model) if uses_model else None, seed=s.seed, method=s.method,
                            floor_radius=s.floor_radius, bone_map=s.bone_map_dict(), push_to_nla=s.push_to_nla,
-                           floor=s.floor, root_motion=s.root_motion)
+                           floor=s.floor, root_motion=s.root_motion, feet=s.feet)
     if not s.use_strip_range:
         req.frame_start, req.frame_end = s.frame_start, s.frame_end + 1
     return req

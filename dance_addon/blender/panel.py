@@ -35,6 +35,7 @@ class DANCE_PT_main(bpy.types.Panel):
         sub.prop(s, "frame_end")
         layout.prop(s, "floor")
         layout.prop(s, "root_motion")
+        layout.prop(s, "feet")
         layout.prop(s, "push_to_nla")
         layout.separator()
         layout.operator("dance.bake", icon="SEQUENCE")

@@ -83,6 +83,9 @@ class DANCE_PG_settings(bpy.types.PropertyGroup):
         ("full", "Move", "Move the root with the dance"),
         ("in_place", "In Place", "Dance on the spot (heights still follow the floor)"),
         ("orientation", "Orientation Only", "Turn the root but never move it")])
+    feet: bpy.props.EnumProperty(name="Feet", default="lock", items=[
+        ("lock", "Feet Locked", "Hold each planted foot where it lands (two-bone IK on the legs), so feet do not slide"),
+        ("off", "Off", "Key the legs as the dance makes them")])
     bone_map: bpy.props.CollectionProperty(type=DANCE_PG_bone)
     show_bone_map: bpy.props.BoolProperty(name="Bone Map", default=False)
     last_result: bpy.props.StringProperty(name="Last Bake", default="")

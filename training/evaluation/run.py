@@ -193,6 +193,19 @@ def graph_dances(folder: Path, heldout: HeldoutSet, method: str = "graph", lstm:
     return out
 
 
+def locked_dances(dances: Sequence[Dance]) -> list[Dance]:
+    """The dances with their planted feet held (core/motion/feet.lock_feet, as the bake's default
+    "feet locked"), on their own pelvis path."""
+    from dance_addon.core.motion.feet import lock_feet
+
+    out = []
+    for d in dances:
+        root = d.positions[:, 0]                                          # the pelvis (SMPL joint 0)
+        locked = lock_feet(d.rotvecs, root, d.fps)
+        out.append(Dance.from_motion(locked.rotvecs, root, d.fps, d.music_beats_s, name=f"{d.name}, feet locked"))
+    return out
+
+
 def find_graphs(models_dir: Path = MODELS_DIR) -> list[Path]:
     """Every folder directly under models_dir holding an action graph (graph.json), sorted by name."""
     return sorted(p.parent for p in Path(models_dir).glob("*/graph.json"))
@@ -253,10 +266,13 @@ def run_evaluation(heldout: HeldoutSet, reference: ReferenceStats, clips: Sequen
         baselines[name] = model_dances(Path(folder), heldout)
     for name, folder, method, lstm in graphs:
         baselines[name] = graph_dances(Path(folder), heldout, method, lstm)
+    first = {name: dances[0] for name, dances in baselines.items()}
+    # every method again with its planted feet held, as the bake does by default
+    for name in [n for n in baselines if n not in (REAL, RANDOM)]:
+        baselines[f"{name} + feet locked"] = locked_dances(baselines[name])
     rows = evaluate_baselines(heldout, baselines, reference)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    first = {name: dances[0] for name, dances in baselines.items()}
     plots.plot_beats(out_dir / "beats.png", first, heldout.pairs[0].name)
     plots.plot_speed(out_dir / "speed.png", first, reference.mean_speed, heldout.pairs[0].name)
     plots.plot_filmstrip(out_dir / "filmstrip.png", first, heldout.pairs[0].name)

@@ -180,13 +180,14 @@ def pose_rig(rig: RigRest, bone_map: dict[str, str], rotvecs: np.ndarray, root_t
 
     rotvecs: (T, 20, 3) canonical local rotations; root_translation: (T, 3) canonical pelvis
     position in metres. floor: "ground" keeps the lowest foot on the ground plane, "keep" uses the
-    canonical heights. root_motion: "full" moves the root, "in_place" keeps it over its rest spot
+    canonical heights relative to the first frame's, "given" the canonical heights as they are
+    (the floor at canonical Y = 0: for a root already grounded, e.g. by the bake's foot locking). root_motion: "full" moves the root, "in_place" keeps it over its rest spot
     (heights still follow the floor rule), "orientation" adds no translation at all.
     extra_bones: {bone: joint} bones keyed besides the map, each turning with a joint like its
     mapped bone (for a rig that splits a joint over two controls, as Rigify's torso and spine_fk).
     """
-    if floor not in ("ground", "keep"):
-        raise ValueError(f"floor must be 'ground' or 'keep', not {floor!r}")
+    if floor not in ("ground", "keep", "given"):
+        raise ValueError(f"floor must be 'ground', 'keep' or 'given', not {floor!r}")
     if root_motion not in ("full", "in_place", "orientation"):
         raise ValueError(f"root_motion must be 'full', 'in_place' or 'orientation', not {root_motion!r}")
     rotvecs = np.asarray(rotvecs, dtype=np.float64).reshape(-1, sk.NUM_JOINTS, 3)
@@ -267,6 +268,8 @@ def pose_rig(rig: RigRest, bone_map: dict[str, str], rotvecs: np.ndarray, root_t
         rel_trans[:, 1] = sk.grounded_pelvis_height(rotvecs) - sk.STANDING_HEIGHT
     elif floor == "keep":
         rel_trans[:, 1] = trans[:, 1] - (trans[0, 1])
+    elif floor == "given":
+        rel_trans[:, 1] = trans[:, 1] - sk.STANDING_HEIGHT
     if root_motion == "orientation":
         rel_trans[:] = 0.0
     world_offset = (rel_trans * scale) @ frame.T                     # (T, 3) world metres
