@@ -127,3 +127,22 @@ def test_locking_a_real_graph_dance_stops_skating_without_knee_pops():
         return np.degrees(np.arccos(np.clip(np.sum(a * b, 1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1), -1, 1)))
     # locking adds no jump larger than the dance's own largest knee step
     assert np.abs(np.diff(knee_angle(after))).max() <= np.abs(np.diff(knee_angle(before))).max() + 10.0
+
+
+def test_contacts_of_a_synthetic_walk_are_its_stances():
+    """The walk of tests/test_motion_features.py (4 cycles, each foot swings 4 times, the stance
+    ankle pinned where it touched down): each foot is in contact in one run per stance (5), never
+    in the middle of a swing (where it is highest), and both feet are down in double support."""
+    from dance_addon.core.motion.skeleton import end_positions
+    from test_motion_features import walk
+
+    positions, steps, rot = walk(with_rotations=True)
+    ends = end_positions(rot, positions)
+    c = feet.contacts(positions, FPS, np.stack([ends[7], ends[8]], axis=1))
+    for f, ankle in ((0, 7), (1, 8)):
+        runs = feet._runs(c[:, f])
+        assert len(runs) == steps // 2 + 1                       # 4 swings: 5 stances
+        height = positions[:, ankle, 1]
+        peaks = [a + int(np.argmax(height[a:b])) for a, b in feet._runs(~c[:, f])]
+        assert all(height[p] - height.min() > 0.05 for p in peaks)   # what is not contact is a swing
+    assert c[0].all() and c[-1].all()                            # standing at both ends

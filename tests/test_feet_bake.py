@@ -69,7 +69,7 @@ def test_locked_feet_stay_on_the_floor_of_the_rig(bpy_module, music_tracks, real
     longer than the canonical skeleton's: the evaluated foot bones skate no more than real mocap
     does (25-30 cm/s), the lowest foot meets the floor, and no knee jumps more than real ones do."""
     report, heads, toes = _bake(bpy_module, music_tracks[1], method, leg_scale, "lock")
-    assert report.locked is not None and report.locked > 10
+    assert report.locked is not None and report.locked > 2
     assert any(m.startswith("feet locked:") for m in report.messages)
     skate = _planted_skate(heads)
     assert skate <= 30.0, f"{method}, legs x{leg_scale}: planted feet skate at {skate:.1f} cm/s"

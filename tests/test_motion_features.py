@@ -33,8 +33,10 @@ def rotate_y(positions: np.ndarray, angle: float, about=(0.0, 0.0, 0.0)) -> np.n
     return (positions - about) @ r.T + about
 
 
-def walk(cycles: int = 4, hip: float = 0.35, knee: float = 1.0, yaw: float = 0.0, arm_wave: float = 0.0):
-    """A walk built from rotations: (positions (T, 20, 3), steps).
+def walk(cycles: int = 4, hip: float = 0.35, knee: float = 1.0, yaw: float = 0.0, arm_wave: float = 0.0,
+         with_rotations: bool = False):
+    """A walk built from rotations: (positions (T, 20, 3), steps), and its rotation vectors
+    (T, 20, 3) third when with_rotations.
 
     Each cycle: double support, left swing, double support, right swing. A swinging hip goes from
     `hip` rad behind to `hip` in front with the knee bending up to `knee` rad (sin bump); the stance
@@ -74,7 +76,7 @@ def walk(cycles: int = 4, hip: float = 0.35, knee: float = 1.0, yaw: float = 0.0
             anchor = root[f - 1, [0, 2]] + rel[f - 1, foot, [0, 2]]
         root[f, [0, 2]] = anchor - rel[f, foot, [0, 2]]
     positions = rel + root[:, None, :]
-    return positions, 2 * cycles
+    return (positions, 2 * cycles, rot) if with_rotations else (positions, 2 * cycles)
 
 
 # ---------------------------------------------------------------- speed, acceleration, spacing, density

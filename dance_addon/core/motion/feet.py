@@ -22,6 +22,8 @@ the leg is solved again with an analytic two-bone IK:
 A hold also ends where the body moves so far from the held place that the leg could reach it
 only straight (beyond HOLD_REACH of its length): holding on would lock the knee. The foot is let
 go there and, if it is still on the ground after the release, planted again where it is then.
+And on every frame the place asked of the ankle is kept within HOLD_REACH of the leg's length
+from the hip, or within what the dance itself stretches the leg to on that frame if more.
 When the contact ends, the hold is released over RELEASE_SECONDS (smoothstep from the held place
 to where the dance puts the ankle), so the foot does not jump.
 """
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .rotations import matrix_to_rotvec, rotvec_continuity, rotvec_to_matrix
-from .skeleton import PARENTS, REST_OFFSETS, as_motion
+from .skeleton import END_OFFSETS, PARENTS, REST_OFFSETS, as_motion
 
 FOOT_CHAINS = ((1, 4, 7), (2, 5, 8))     # (hip, knee, ankle) joints, left then right
 ENTER_HEIGHT = 0.04       # m above the ankle's floor level
@@ -40,8 +42,9 @@ EXIT_HEIGHT = 0.06
 ENTER_SPEED = 0.15        # m/s, vertical ankle speed (a foot sliding on the floor is in contact: it is what skates)
 EXIT_SPEED = 0.35
 MIN_FRAMES = 3
-RELEASE_SECONDS = 0.15
-HOLD_REACH = 0.97         # a hold ends where the held place is farther from the hip than this share of the leg
+ANKLE_ABOVE_SOLE = float(-END_OFFSETS[7][1])   # the ankle's height over the toe end, foot flat in rest
+RELEASE_SECONDS = 0.2
+HOLD_REACH = 0.92         # a hold ends where the held place is farther from the hip than this share of the leg
 REACH = 0.985             # share of the full leg length where the soft reach starts
 
 
@@ -54,13 +57,19 @@ class Locking:
     count: int
 
 
-def contacts(positions: np.ndarray, fps: float) -> np.ndarray:
-    """(T, 2) bool: left and right ankle on the ground (see the module docstring).
-    positions: (T, 20, 3) metres (forward_kinematics with the root translation)."""
+def contacts(positions: np.ndarray, fps: float, toes: np.ndarray | None = None) -> np.ndarray:
+    """(T, 2) bool: left and right foot on the ground (see the module docstring).
+    positions: (T, 20, 3) metres (forward_kinematics with the root translation); toes: (T, 2, 3)
+    the toe ends (skeleton.end_positions of the ankles), when known: a foot's height is then its
+    lowest point, the sole under the ankle or the toe end (a foot flat, on its toes or on its
+    heel), rather than the ankle's."""
     pos = np.asarray(positions, np.float64)
     ankles = pos[:, [7, 8]]                                                # (T, 2, 3)
-    height = ankles[..., 1] - np.percentile(ankles[..., 1], 5, axis=0)      # (T, 2) above the floor level
-    speed = np.abs(np.gradient(ankles[..., 1], axis=0)) * fps                # (T, 2) vertical
+    low = ankles[..., 1]
+    if toes is not None:
+        low = np.minimum(low - ANKLE_ABOVE_SOLE, np.asarray(toes, np.float64)[..., 1])
+    height = low - np.percentile(low, 5, axis=0)                           # (T, 2) above the floor level
+    speed = np.abs(np.gradient(low, axis=0)) * fps                          # (T, 2) vertical
     enter = (height < ENTER_HEIGHT) & (speed < ENTER_SPEED)
     stay = (height < EXIT_HEIGHT) & (speed < EXIT_SPEED)
     out = np.zeros_like(enter)
@@ -149,7 +158,11 @@ def lock_feet(rotvecs: np.ndarray, root: np.ndarray, fps: float, contact: np.nda
     rv = as_motion(rotvecs).copy()
     root = np.asarray(root, np.float64)
     world, pos = _leg_kinematics(rv, root)                                 # only the pelvis and legs
-    contact = contacts(pos, fps) if contact is None else np.array(contact, bool)
+    if contact is None:
+        toes = np.stack([pos[:, a] + world[:, a] @ END_OFFSETS[a] for a in (7, 8)], axis=1)
+        contact = contacts(pos, fps, toes)
+    else:
+        contact = np.array(contact, bool)
     release = max(int(round(RELEASE_SECONDS * fps)), 1)
     count = 0
     for f, (hip_j, knee_j, ankle_j) in enumerate(FOOT_CHAINS):
@@ -187,9 +200,17 @@ def lock_feet(rotvecs: np.ndarray, root: np.ndarray, fps: float, contact: np.nda
         if not len(sel):
             continue
         goal = weight[sel, None] * target[sel] + (1 - weight[sel, None]) * pos[sel, ankle_j]
+        # never ask the leg to stretch further than HOLD_REACH of its length or than the dance
+        # itself stretches it on that frame: the held foot gives way a little rather than the
+        # knee locking straight and snapping back
+        hip = pos[sel, hip_j]
+        limit = np.maximum(HOLD_REACH * leg, np.linalg.norm(pos[sel, ankle_j] - hip, axis=-1))[:, None]
+        off = goal - hip
+        dist = np.linalg.norm(off, axis=-1, keepdims=True)
+        goal = np.where(dist > limit, hip + off * (limit / np.maximum(dist, 1e-12)), goal)
         thigh = float(np.linalg.norm(REST_OFFSETS[knee_j]))
         shin = float(np.linalg.norm(REST_OFFSETS[ankle_j]))
-        hip, knee, ankle = pos[sel, hip_j], pos[sel, knee_j], pos[sel, ankle_j]
+        knee, ankle = pos[sel, knee_j], pos[sel, ankle_j]
         kneecap = world[sel, knee_j][:, :, 2]                                  # the knee's forward axis
         new_knee = two_bone_ik(hip, goal, kneecap, thigh, shin)
         turn_thigh = _frame(new_knee - hip, kneecap) @ np.swapaxes(_frame(knee - hip, kneecap), -1, -2)
