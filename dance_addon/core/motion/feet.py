@@ -74,10 +74,13 @@ def contacts(positions: np.ndarray, fps: float, toes: np.ndarray | None = None) 
     stay = (height < EXIT_HEIGHT) & (speed < EXIT_SPEED)
     out = np.zeros_like(enter)
     for f in range(2):
-        on = False
-        for t in range(len(pos)):
-            on = enter[t, f] or (on and stay[t, f])
-            out[t, f] = on
+        # on[t] = enter[t] or (on[t - 1] and stay[t]): inside each run of `stay` (enter implies
+        # stay), on from the run's first `enter` frame to its end
+        s = stay[:, f] | enter[:, f]
+        for a, b in _runs(s):
+            first = np.flatnonzero(enter[a:b, f])
+            if len(first):
+                out[a + first[0]:b, f] = True
         out[:, f] = _drop_short(out[:, f], MIN_FRAMES)
     return out
 
