@@ -12,7 +12,9 @@ skeleton.
 bake: does in headless Blender what the panel's Bake does: adds the song as a sound strip, bakes
 the dance onto the rig (a rig from a .blend, or the built-in dancer), saves a .blend.
 demo: bakes a track of immich-memories-music onto the built-in dancer, saves OUT/demo.blend and
-renders OUT/demo.mp4 (Workbench, with the music) and OUT/demo_contact.png.
+renders OUT/demo.mp4 (Workbench, with the music, the camera following the dancer),
+OUT/demo_contact.png, OUT/demo.gif (the first seconds, for a README) and OUT/demo_methods.png (the
+same song danced by each method, one row each).
 
 Bad input (an unknown method, a missing model or graph folder, a negative seed...) prints one
 line "error: ..." on stderr and exits with code 2.
@@ -172,6 +174,48 @@ def _request_choices(args: argparse.Namespace) -> dict:
             "graph_dir": args.graph, "model_dir": args.model if args.method in USES_MODEL else None}
 
 
+GIF_SECONDS = 4.0          # the GIF: the first seconds of the dance ...
+GIF_FPS = 15.0             # ... at this frame rate ...
+GIF_SIZE = (320, 240)     # ... and this size
+METHODS_ROW_ORDER = ("lstm", "graph", "guided")
+METHODS_FRAMES = 6         # stills per method in demo_methods.png
+
+
+def _methods_picture(args, bpy, scene, strip, main: tuple, frames: list[int], path: Path) -> tuple[Path, list[str]]:
+    """The same song danced by each method, one row each (the main dancer for --method, a new
+    dancer baked with each other method), rendered at half size; returns the path and the rows' labels."""
+    from .blender import bake, character, preview
+
+    dancers = {args.method: main}
+    for method in METHODS_ROW_ORDER:
+        if method in dancers:
+            continue
+        arm, body = character.build_dancer(f"Dancer {method}")
+        model = (args.model or _default_model()) if method in USES_MODEL else None
+        report = bake.bake(scene, bake.BakeRequest(arm.name, strip.name, **{
+            **_request_choices(args), "method": method, "model_dir": model}))
+        dancers[method] = (arm, body, report)
+    render = scene.render
+    old_camera, old_scale = scene.camera, render.resolution_percentage
+    rows, labels = [], []
+    try:
+        render.resolution_percentage = 50
+        for method in METHODS_ROW_ORDER:
+            arm, body, report = dancers[method]
+            preview.follow_camera(scene, body, report.frames[0], report.frames[1], f"MethodsCamera {method}")
+            for _, other, _ in dancers.values():
+                other.hide_render = other is not body
+            label = METHOD_LABELS[method].split(":")[0]
+            moves = report.summary.split(": ", 1)[-1].split(" (")[0] if method in USES_GRAPH else "in place"
+            rows.append((f"{label}\n{moves}", [preview.render_still(scene, f) for f in frames]))
+            labels.append(f"{label} ({report.summary})")
+    finally:
+        for _, other, _ in dancers.values():
+            other.hide_render = False
+        scene.camera, render.resolution_percentage = old_camera, old_scale
+    return preview.rows_picture(path, rows, label_width=205), labels
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import immich_memories_music
 
@@ -196,19 +240,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     out = args.out_dir.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    preview.stage(scene, body)
+    first, end = report.frames
+    preview.stage(scene, body, frame_start=first, frame_end=end)
     blend = out / "demo.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
-    last = min(report.frames[1], report.frames[0] + int(args.seconds * 30) - 1)
-    video = preview.render_video(scene, out / "demo.mp4", report.frames[0], last)
-    frames = np.linspace(report.frames[0], report.frames[1], 12).round().astype(int).tolist()
-    sheet = preview.contact_sheet(scene, out / "demo_contact.png", frames)
     print(f"baked '{report.action}' ({song.name}, {report.tempo:.0f} BPM, beat alignment {report.beat_alignment:.2f}) "
-          f"onto the built-in dancer; method {report.summary}" + (f" (model {model.name})" if model else ""))
-    print(f"scene:         {blend}")
-    print(f"preview video: {video} (first {(last - report.frames[0] + 1) / 30:.0f} s, with the music)")
-    print(f"contact sheet: {sheet} (12 frames over the whole song)")
+          f"onto the built-in dancer; method {report.summary}" + (f" (model {model.name})" if model else ""),
+          flush=True)
+    last = min(end, first + int(args.seconds * 30) - 1)
+    video = preview.render_video(scene, out / "demo.mp4", first, last)
+    sheet = preview.contact_sheet(scene, out / "demo_contact.png", contact_frames(first, end))
+    gif_last = min(end, first + int(min(GIF_SECONDS, args.seconds) * 30) - 1)
+    gif = preview.render_gif(scene, out / "demo.gif", list(range(first, gif_last + 1, round(30 / GIF_FPS))),
+                             GIF_FPS, GIF_SIZE)
+    try:
+        methods, labels = _methods_picture(args, bpy, scene, strip, (arm, body, report),
+                                           contact_frames(first, end, METHODS_FRAMES + 2)[1:-1],
+                                           out / "demo_methods.png")
+    except bake.BakeError as e:
+        raise CliError(str(e)) from None
+
+    def size(p: Path) -> str:
+        return f"{p.stat().st_size / 1e6:.1f} MB"
+
+    print(f"scene:          {blend}")
+    print(f"preview video:  {video} (first {(last - first + 1) / 30:.0f} s, with the music; {size(video)})")
+    print(f"contact sheet:  {sheet} (12 frames over the whole song)")
+    print(f"GIF:            {gif} (first {(gif_last - first + 1) / 30:.0f} s at {GIF_FPS:g} fps; {size(gif)})")
+    print(f"methods:        {methods} ({METHODS_FRAMES} frames of each method, one row each: "
+          f"{'; '.join(labels)})")
     return 0
+
+
+def contact_frames(first: int, last: int, count: int = 12) -> list[int]:
+    """`count` frames evenly over first..last (both included): the contact sheet's."""
+    return np.linspace(first, last, count).round().astype(int).tolist()
 
 
 def cmd_bake(args: argparse.Namespace) -> int:
@@ -285,11 +351,12 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--feet", choices=("lock", "off"), default="lock",
                    help="hold planted feet where they land (lock, the default) or key the legs as danced (off)")
     b.set_defaults(func=cmd_bake)
-    d = sub.add_parser("demo", help="bake a bundled track onto the built-in dancer, render a preview and a contact sheet")
+    d = sub.add_parser("demo", help="bake a bundled track onto the built-in dancer; render a preview video, "
+                       "a contact sheet, a GIF and the methods side by side")
     d.add_argument("--out-dir", type=Path, default=Path("out"))
     d.add_argument("--audio", type=Path, help=f"song (default: immich-memories-music's {DEMO_TRACK})")
     _method_options(d)
-    d.add_argument("--seconds", type=float, default=8.0, help="length of the preview video")
+    d.add_argument("--seconds", type=float, default=8.0, help="length of the preview video (the GIF: at most 4 s)")
     d.set_defaults(func=cmd_demo)
     args = p.parse_args(argv)
     try:
