@@ -42,9 +42,7 @@ def run() -> list[dict]:
     audio = np.concatenate([music_mod.load_audio(paths[t]) for t in medley.tracks])
     audio = audio[:int(medley.seconds * music_mod.ANALYSIS_SR)]
     pitch_times = timings(lambda: f0(audio, music_mod.ANALYSIS_SR, medley.fps), 3)
-    hz = f0(audio, music_mod.ANALYSIS_SR, medley.fps).hz[:len(medley.music)]
-    beat_col = list(music_mod.FEATURE_COLUMNS).index("beat")
-    beats = np.flatnonzero(medley.music[:, beat_col] > 0.5) / medley.fps
+    hz, beats = medley.f0_hz, medley.beat_times                  # the medley's own (cached) pitch and beats
 
     from dance_addon.core.choreography.compose import graph_data_cost
     from dance_addon.core.choreography.synthesis import synthesize

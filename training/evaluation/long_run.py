@@ -49,7 +49,7 @@ class Medley:
     @property
     def beat_times(self) -> np.ndarray:
         """Our beat tracker's beats (seconds), from the feature matrix's beat column."""
-        return np.flatnonzero(self.music[:, list(music_mod.FEATURE_COLUMNS).index("beat")] > 0.5) / self.fps
+        return music_mod.beat_times_of(self.music, self.fps)
 
 
 def heldout_medley(fps: float = 30.0, seconds: float = MEDLEY_SECONDS, cache_dir: Path | None = None) -> Medley:

@@ -178,17 +178,15 @@ def graph_dances(folder: Path, heldout: HeldoutSet, method: str = "graph", lstm:
     own root translation."""
     from dance_addon.core.choreography.compose import compose
     from dance_addon.core.choreography.graph import load_graph
-    from dance_addon.core.music.features import FEATURE_COLUMNS
+    from dance_addon.core.music.features import beat_times_of
 
     graph = load_graph(folder)
     model = load_model(lstm) if lstm is not None else None
-    beat_col = list(FEATURE_COLUMNS).index("beat")
     out = []
     for i, p in enumerate(heldout.pairs):
         if p.f0_hz is None:
             raise ValueError(f"pair '{p.name}' carries no pitch track; the graph method needs one")
-        beats = np.flatnonzero(p.music[:, beat_col] > 0.5) / p.fps          # our tracker's beats, as the add-on
-        d = compose(method, p.music, p.fps, beats, f0_hz=p.f0_hz, graph=graph, model=model, seed=seed + i)
+        d = compose(method, p.music, p.fps, beat_times_of(p.music, p.fps), f0_hz=p.f0_hz, graph=graph, model=model, seed=seed + i)
         out.append(Dance.from_motion(d.rotvecs, d.root, p.fps, p.beats_s, name=f"{method} on {p.name}"))
     return out
 

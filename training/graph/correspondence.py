@@ -61,7 +61,7 @@ import numpy as np
 from dance_addon.core.choreography.compose import MUSIC_SPAN_FEATURE_NAMES, music_span_features, span_bounds
 from dance_addon.core.choreography.traversal import beat_grid, correspondence_cost
 from dance_addon.core.motion.features import SEGMENT_FEATURE_NAMES, segment_features_batch
-from dance_addon.core.music.features import FEATURE_COLUMNS
+from dance_addon.core.music.features import FEATURE_COLUMNS, beat_times_of
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / "cache" / "correspondence"
@@ -97,8 +97,7 @@ def pair_spans(matrix: np.ndarray, f0_hz: np.ndarray, positions: np.ndarray, fps
     Returns music (S, Fa) MUSIC_SPAN_FEATURE_NAMES, motion (S, F) SEGMENT_FEATURE_NAMES, beats (S,)
     m, bounds (S, 2) frames [start, stop)."""
     n = len(matrix)
-    beats = np.flatnonzero(matrix[:, FEATURE_COLUMNS.index("beat")] > 0.5) / fps
-    grid = beat_grid(beats, (n - 1) / fps)
+    grid = beat_grid(beat_times_of(matrix, fps), (n - 1) / fps)
     music = music_span_features(matrix, f0_hz, grid, fps)                 # (I, MAX_BEATS, Fa)
     bounds = span_bounds(grid, n, fps)                                    # (I, MAX_BEATS, 2)
     i = np.arange(len(grid))

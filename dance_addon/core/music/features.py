@@ -62,7 +62,7 @@ from .beats import (downbeat_phase, estimate_tempo, onset_strength, peak_near, p
 from .spectral import (chroma_filterbank, dct_matrix, frames, mel_filterbank, normalize_max, pad_centred,
                        power_spectrum, power_to_db, rms)
 
-__all__ = ["ANALYSIS_SR", "AudioError", "FEATURES_VERSION", "FEATURE_COLUMNS", "MusicFeatures",
+__all__ = ["ANALYSIS_SR", "AudioError", "FEATURES_VERSION", "FEATURE_COLUMNS", "MusicFeatures", "beat_times_of",
            "extract_features", "load_audio"]
 
 FEATURES_VERSION = "music-1"
@@ -100,6 +100,12 @@ class MusicFeatures:
     def column(self, name: str) -> np.ndarray:
         """(T,) view of one named column."""
         return self.matrix[:, _COL[name]]
+
+
+def beat_times_of(matrix: np.ndarray, fps: float) -> np.ndarray:
+    """The beats (seconds) marked in a feature matrix's 'beat' column: its frames / fps (the
+    tracker's beat times rounded to frames, for a matrix kept without its MusicFeatures)."""
+    return np.flatnonzero(np.asarray(matrix)[:, _COL["beat"]] > 0.5) / float(fps)
 
 
 def _spectra(padded: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
