@@ -28,10 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.choreography.compose import DEFAULT_METHOD, FLOOR_RADIUS, METHOD_LABELS, METHODS
-
-USES_MODEL = ("lstm", "guided")     # the methods that run the LSTM
-USES_GRAPH = ("graph", "guided")    # the methods that walk the action graph
+from .core.choreography.compose import DEFAULT_METHOD, FLOOR_RADIUS, METHOD_LABELS, METHODS, USES_GRAPH, USES_MODEL
 
 
 class CliError(Exception):
@@ -113,13 +110,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
             style = model.style_index(args.style) if args.style else None
         elif args.style:
             style = args.style                                          # the graph's genre: compose checks it
-        if graph is not None and model is not None and abs(graph.fps - model.fps) > 1e-9:
-            raise CliError(f"the action graph dances at {graph.fps:g} fps but the model at {model.fps:g} fps; "
-                           "the guided method needs both at one frame rate")
+        rate = compose_mod.method_fps(graph, model)                # the method's frame rate
         samples = music.load_audio(args.audio)
     except (GraphError, ModelError, music.AudioError, ValueError) as e:
         raise CliError(str(e)) from None
-    rate = graph.fps if graph is not None else model.fps            # the method's frame rate
     feats = music.extract_features(samples, music.ANALYSIS_SR, rate, source=str(args.audio))
     hz = f0(samples, music.ANALYSIS_SR, rate).hz if args.method == "graph" else None
     try:

@@ -267,3 +267,15 @@ def test_the_graph_methods_data_cost_is_the_likelihood_ratio_of_the_fitted_corre
     pred = (span[first, m - 1] @ graph.corr["coef"][:-1] + graph.corr["coef"][-1])[:, small]
     left_out = ((seg_z[seg][:, small] - pred) ** 2 / (1 - w) - seg_z[seg][:, small] ** 2).sum(axis=1)
     np.testing.assert_allclose(cost(seg, first, m), expected - left_out, atol=1e-9)
+
+
+def test_the_method_rate_is_the_graphs_or_the_models_and_guided_needs_them_equal(graph):
+    from types import SimpleNamespace
+
+    from dance_addon.core.choreography.compose import ComposeError, method_fps
+
+    assert method_fps(graph) == graph.fps
+    assert method_fps(None, SimpleNamespace(fps=25.0)) == 25.0
+    assert method_fps(graph, SimpleNamespace(fps=graph.fps)) == graph.fps
+    with pytest.raises(ComposeError, match="one frame rate"):
+        method_fps(graph, SimpleNamespace(fps=25.0))

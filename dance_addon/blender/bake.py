@@ -50,8 +50,7 @@ from . import keying, retarget, strips
 from .preferences import user_bone_maps_folder
 
 MIN_SECONDS = 1.0
-USES_MODEL = ("lstm", "guided")     # the methods that run the LSTM
-USES_GRAPH = ("graph", "guided")    # the methods that walk the action graph
+USES_MODEL, USES_GRAPH = compose_mod.USES_MODEL, compose_mod.USES_GRAPH
 
 
 class BakeError(ValueError):
@@ -103,9 +102,8 @@ class BakePlan:
 
     @property
     def fps(self) -> float:
-        """The frame rate the dance is made at: the graph's, else the model's (plan_bake checks
-        that they agree when the method uses both)."""
-        return self.graph.fps if self.graph is not None else self.model.fps
+        """The frame rate the dance is made at (compose.method_fps; plan_bake checked it)."""
+        return compose_mod.method_fps(self.graph, self.model)
 
 
 @dataclass
@@ -188,9 +186,10 @@ def plan_bake(scene: bpy.types.Scene, request: BakeRequest) -> BakePlan:
 
     graph = _load_graph(request.graph_dir) if request.method in USES_GRAPH else None
     model = _load_model(request.model_dir) if request.method in USES_MODEL else None
-    if graph is not None and model is not None and abs(graph.fps - model.fps) > 1e-9:
-        raise BakeError(f"the action graph dances at {graph.fps:g} fps but the model '{model.folder.name}' at "
-                        f"{model.fps:g} fps; the guided method needs both at one frame rate: pick another model")
+    try:
+        compose_mod.method_fps(graph, model)
+    except compose_mod.ComposeError as e:
+        raise BakeError(str(e)) from None
 
     try:
         samples = strips.decode_strip_audio(strip)

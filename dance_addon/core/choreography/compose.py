@@ -26,6 +26,8 @@ from .synthesis import Move, synthesize
 from .traversal import MAX_BEATS, Costs, DataCost, beat_grid, feature_distance, traverse
 
 METHODS = ("graph", "guided", "lstm")
+USES_MODEL = ("lstm", "guided")     # the methods that run the LSTM
+USES_GRAPH = ("graph", "guided")    # the methods that walk the action graph
 DEFAULT_METHOD = "graph"     # the best held-out figures (README, make eval)
 METHOD_LABELS = {
     "graph": "Action graph: real moves chosen by the music",
@@ -216,6 +218,17 @@ def compose_graph(graph: ActionGraph, matrix: np.ndarray, f0_hz: np.ndarray, bea
                     genre=genre, repeats=music_repeats(matrix, grid, fps))
     synth = synthesize(graph, path, grid, n, fps)
     return Dance(synth.rotvecs, synth.root, fps, method, genre or "", moves=synth.moves)
+
+
+def method_fps(graph: ActionGraph | None, model=None) -> float:
+    """The frame rate a dance is made at: the graph's, else the model's; ComposeError when a method
+    that uses both (guided) is given a graph and a model of different rates."""
+    if graph is not None and model is not None and abs(graph.fps - model.fps) > 1e-9:
+        raise ComposeError(f"the action graph dances at {graph.fps:g} fps but the model at {model.fps:g} fps; "
+                           "the guided method needs both at one frame rate: pick another model")
+    if graph is None and model is None:
+        raise ComposeError("neither an action graph nor an LSTM model was given")
+    return graph.fps if graph is not None else model.fps
 
 
 def lstm_dance(model, matrix: np.ndarray, seed: int = 0, style=None, progress=None) -> Dance:
