@@ -99,14 +99,14 @@ def _source_positions(out_times: np.ndarray, anchors_t: np.ndarray, anchors_f: n
     return np.where(out_times > anchors_t[-1], anchors_f[-1] + (out_times - anchors_t[-1]) * s1, src)
 
 
-def _sample(graph: ActionGraph, quats_of, src: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _sample(graph: ActionGraph, src: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Quaternions (L, 20, 4), root (L, 3) and heading (L,) at fractional library frames src,
     clamped to the clip's frames [lo, hi)."""
     src = np.clip(src, lo, hi - 1)
     i0 = np.floor(src).astype(np.int64)
     i1 = np.minimum(i0 + 1, hi - 1)
     w = (src - i0)
-    q0, q1 = quats_of(i0), quats_of(i1)
+    q0, q1 = graph.quats[i0].astype(np.float64), graph.quats[i1].astype(np.float64)
     dots = (q0 * q1).sum(-1, keepdims=True)
     q1 = np.where(dots < 0, -q1, q1)
     # normalised lerp: the frames are 1/30 s apart, where it matches slerp to 1e-4 rad
@@ -130,9 +130,6 @@ def _turn_xz(v: np.ndarray, angle: float) -> np.ndarray:
 def synthesize(graph: ActionGraph, path: Path, grid: np.ndarray, n_frames: int, fps: float,
                halflife: float = HALFLIFE, accent: float | None = None) -> Synthesis:
     """The dance of `path` (from traversal.traverse over `grid`) on n_frames output frames at fps."""
-    def quats_of(frames: np.ndarray) -> np.ndarray:
-        return graph.quats[frames].astype(np.float64)
-
     accent = ACCENT if accent is None else accent
     quats = np.empty((n_frames, NUM_JOINTS, 4))
     root = np.empty((n_frames, 3))
@@ -154,7 +151,7 @@ def synthesize(graph: ActionGraph, path: Path, grid: np.ndarray, n_frames: int, 
         at, af = time_map(src_beats, music, fps)
         times = np.arange(o_start, o_end + 1) * dt                   # one extra: the virtual next frame
         src = _source_positions(times, at, af, accent)
-        q, r, h = _sample(graph, quats_of, src, c_lo, c_hi)            # (L + 1, ...)
+        q, r, h = _sample(graph, src, c_lo, c_hi)            # (L + 1, ...)
         # placement: turn by yaw about +Y, move so the first frame continues the previous segment
         if prev_virtual is None:
             yaw, place = -h[0], np.zeros(2)
