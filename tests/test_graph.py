@@ -123,7 +123,7 @@ def test_time_map_lands_beats_on_beats():
 def test_the_shipped_graph_is_strongly_connected_and_credited(graph):
     assert graph.n_segments > 1000 and graph.edge_count() > graph.n_segments
     # every segment can go on: its last boundary has at least one join target that starts a segment
-    off, seg, _ = tv.successors(graph)
+    off, seg, _ = graph.successors()
     assert np.all(off[graph.seg_last + 1] - off[graph.seg_last] > 0)
     assert np.all(graph.seg_clip == graph.boundary_clip[graph.seg_last])
     card = (graph.folder / "MODEL_CARD.md").read_text()

@@ -127,14 +127,32 @@ class ActionGraph:
         counts = np.bincount(self.seg_first, minlength=len(self.boundary_frame))
         return np.concatenate([[0], np.cumsum(counts)]), order
 
-    def edge_count(self) -> int:
-        """Number of (segment, segment) edges."""
-        offs, _ = self.segments_from()
-        starts = offs[1:] - offs[:-1]                                        # segments per boundary
-        per_boundary = np.add.reduceat(np.concatenate([starts[self.join_target], [0]]),
-                                       self.join_offsets[:-1]) if len(self.join_target) else np.zeros(0)
+    def successors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CSR (offsets (B + 1,), segments, join costs) of the segments a dance may go on with after
+        a segment ending at each boundary: those starting at the boundary's join targets."""
+        starts_off, starts_seg = self.segments_from()
+        counts = np.diff(starts_off)[self.join_target]                      # (J,) segments behind each join
+        seg = starts_seg[index_ranges(starts_off[self.join_target], counts)]
+        cost = np.repeat(self.join_cost, counts)
+        per_boundary = np.add.reduceat(np.concatenate([counts, [0]]), self.join_offsets[:-1])
         per_boundary = np.where(np.diff(self.join_offsets) > 0, per_boundary, 0)
-        return int(per_boundary[self.seg_last].sum())
+        return np.concatenate([[0], np.cumsum(per_boundary)]), seg, cost
+
+    def edge_count(self) -> int:
+        """Number of (segment, segment) edges: each segment's successors, summed."""
+        offsets, _, _ = self.successors()
+        return int(np.diff(offsets)[self.seg_last].sum())
+
+
+def index_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(s, s + c) for every (s, c), vectorised."""
+    counts = np.asarray(counts, np.int64)
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    ends = np.cumsum(counts)
+    base = np.repeat(np.asarray(starts, np.int64) - (ends - counts), counts)
+    return base + np.arange(total)
 
 
 def _stored_arrays(graph: ActionGraph) -> dict[str, np.ndarray]:

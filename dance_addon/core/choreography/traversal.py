@@ -21,7 +21,7 @@ import weakref
 
 import numpy as np
 
-from .graph import ActionGraph
+from .graph import ActionGraph, index_ranges
 
 MAX_BEATS = 8                     # a segment spans at most this many music beats
 MAX_STRETCH = 1.4                 # a segment plays at most this much faster or slower than captured
@@ -188,30 +188,6 @@ def feature_distance(target_z: np.ndarray, seg_z: np.ndarray) -> np.ndarray:
 DataCost = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
-def successors(graph: ActionGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """CSR (offsets (B + 1,), segments, join costs) of the segments a dance may go on with after a
-    segment ending at each boundary: those starting at the boundary's join targets."""
-    starts_off, starts_seg = graph.segments_from()
-    per_target = np.diff(starts_off)                                   # segments starting at each boundary
-    counts = per_target[graph.join_target]                             # (J,) segments behind each join
-    seg = starts_seg[_ranges(starts_off[graph.join_target], counts)]
-    cost = np.repeat(graph.join_cost, counts)
-    per_boundary = np.add.reduceat(np.concatenate([counts, [0]]), graph.join_offsets[:-1])
-    per_boundary = np.where(np.diff(graph.join_offsets) > 0, per_boundary, 0)
-    return np.concatenate([[0], np.cumsum(per_boundary)]), seg, cost
-
-
-def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Concatenation of arange(s, s + c) for every (s, c), vectorised."""
-    counts = np.asarray(counts, np.int64)
-    total = int(counts.sum())
-    if total == 0:
-        return np.zeros(0, np.int64)
-    ends = np.cumsum(counts)
-    base = np.repeat(np.asarray(starts, np.int64) - (ends - counts), counts)
-    return base + np.arange(total)
-
-
 @dataclass(frozen=True)
 class _Prepared:
     """What the traversal needs of a graph whatever the song, worked out once per graph."""
@@ -242,7 +218,7 @@ def _prepared(graph: ActionGraph) -> _Prepared:
         disp_local = np.stack([c * d[:, 0] - s * d[:, 1], s * d[:, 0] + c * d[:, 1]], axis=1)  # rotate by -h0
         genres, seg_genre = graph.segment_genres()
         _PREPARED[graph] = _Prepared(seg_clip, seg_lo, seg_hi, disp_local, graph.heading[seg_hi] - h0,
-                                     np.log(graph.seg_duration), beat_fit_cost(graph), *successors(graph),
+                                     np.log(graph.seg_duration), beat_fit_cost(graph), *graph.successors(),
                                      list(genres), seg_genre)
     return _PREPARED[graph]
 
@@ -377,7 +353,7 @@ def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: D
             continue
         last_b = graph.seg_last[b[:, SEG].astype(np.int64)]
         counts = succ_off[last_b + 1] - succ_off[last_b]
-        take = _ranges(succ_off[last_b], counts)
+        take = index_ranges(succ_off[last_b], counts)
         if not len(take):
             continue
         parents = b.copy()
