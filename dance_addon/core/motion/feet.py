@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .rotations import matrix_to_rotvec, rotvec_continuity, rotvec_to_matrix
-from .skeleton import END_OFFSETS, PARENTS, REST_OFFSETS, as_motion
+from .rotations import matrix_to_rotvec, rotvec_continuity
+from .skeleton import END_OFFSETS, PARENTS, REST_OFFSETS, as_motion, kinematics
 
 FOOT_CHAINS = ((1, 4, 7), (2, 5, 8))     # (hip, knee, ankle) joints, left then right
 ENTER_HEIGHT = 0.04       # m above the ankle's floor level
@@ -134,23 +134,6 @@ def two_bone_ik(hip: np.ndarray, target: np.ndarray, pole: np.ndarray, thigh: fl
 LEG_JOINTS = (0, 1, 2, 4, 5, 7, 8)        # the pelvis and both legs: all that locking reads
 
 
-def _leg_kinematics(rv: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """World rotations (T, 20, 3, 3) and positions (T, 20, 3) of the pelvis and the legs
-    (LEG_JOINTS; the other joints' entries are left unset), as skeleton.forward_kinematics."""
-    n = len(rv)
-    world = np.empty((n, len(PARENTS), 3, 3))
-    pos = np.empty((n, len(PARENTS), 3))
-    local = rotvec_to_matrix(rv[:, list(LEG_JOINTS)])                     # (T, 7, 3, 3)
-    for k, j in enumerate(LEG_JOINTS):
-        if j == 0:
-            world[:, 0], pos[:, 0] = local[:, k], root
-        else:
-            p = PARENTS[j]
-            world[:, j] = world[:, p] @ local[:, k]
-            pos[:, j] = pos[:, p] + world[:, p] @ REST_OFFSETS[j]
-    return world, pos
-
-
 def lock_feet(rotvecs: np.ndarray, root: np.ndarray, fps: float, contact: np.ndarray | None = None) -> Locking:
     """The motion with each foot held where its contacts began (see the module docstring).
 
@@ -160,7 +143,7 @@ def lock_feet(rotvecs: np.ndarray, root: np.ndarray, fps: float, contact: np.nda
     """
     rv = as_motion(rotvecs).copy()
     root = np.asarray(root, np.float64)
-    world, pos = _leg_kinematics(rv, root)                                 # only the pelvis and legs
+    world, pos = kinematics(rv, root, LEG_JOINTS)                         # only the pelvis and legs
     if contact is None:
         toes = np.stack([pos[:, a] + world[:, a] @ END_OFFSETS[a] for a in (7, 8)], axis=1)
         contact = contacts(pos, fps, toes)

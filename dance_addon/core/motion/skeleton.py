@@ -138,19 +138,35 @@ def forward_kinematics(rotvecs: np.ndarray, root_translation: np.ndarray | None 
     root_translation: (T, 3) pelvis position in metres; None keeps the pelvis at the origin.
     Returns (T, 20, 3).
     """
+    return kinematics(rotvecs, root_translation, offsets=offsets)[1]
+
+
+def kinematics(rotvecs: np.ndarray, root_translation: np.ndarray | None = None, joints: tuple[int, ...] | None = None,
+               offsets: np.ndarray = REST_OFFSETS) -> tuple[np.ndarray, np.ndarray]:
+    """World rotations (T, 20, 3, 3) and joint positions (T, 20, 3) in metres, of every joint or only
+    of `joints` (in hierarchy order, each joint's parent among them: the other entries are left
+    unset), arguments as forward_kinematics."""
     rotvecs = as_motion(rotvecs)
-    world = global_rotations(rotvecs)
     n = len(rotvecs)
-    pos = np.zeros((n, NUM_JOINTS, 3))
-    if root_translation is not None:
-        root_translation = np.asarray(root_translation, dtype=np.float64)
-        if root_translation.shape != (n, 3):
-            raise ValueError(f"root_translation must be ({n}, 3) to match the rotations, got {root_translation.shape}")
-        pos[:, 0] = root_translation
-    for i in range(1, NUM_JOINTS):
-        p = PARENTS[i]
-        pos[:, i] = pos[:, p] + world[:, p] @ offsets[i]
-    return pos
+    joints = tuple(range(NUM_JOINTS)) if joints is None else tuple(joints)
+    local = rotvec_to_matrix(rotvecs[:, list(joints)])                       # (T, J, 3, 3)
+    world = np.empty((n, NUM_JOINTS, 3, 3))
+    pos = np.zeros((n, NUM_JOINTS, 3)) if len(joints) == NUM_JOINTS else np.empty((n, NUM_JOINTS, 3))
+    for k, i in enumerate(joints):
+        if i == 0:
+            world[:, 0] = local[:, k]
+            pos[:, 0] = 0.0
+            if root_translation is not None:
+                root_translation = np.asarray(root_translation, dtype=np.float64)
+                if root_translation.shape != (n, 3):
+                    raise ValueError(f"root_translation must be ({n}, 3) to match the rotations, "
+                                     f"got {root_translation.shape}")
+                pos[:, 0] = root_translation
+        else:
+            p = PARENTS[i]
+            world[:, i] = world[:, p] @ local[:, k]
+            pos[:, i] = pos[:, p] + world[:, p] @ offsets[i]
+    return world, pos
 
 
 def end_positions(rotvecs: np.ndarray, positions: np.ndarray) -> dict[int, np.ndarray]:
