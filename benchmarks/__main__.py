@@ -28,7 +28,7 @@ def machine() -> str:
     cpu, l3 = platform.processor() or platform.machine(), "?"
     try:
         info = Path("/proc/cpuinfo").read_text()
-        cpu = next(l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name"))
+        cpu = next(line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name"))
         l3 = Path("/sys/devices/system/cpu/cpu0/cache/index3/size").read_text().strip()
     except (OSError, StopIteration):
         pass

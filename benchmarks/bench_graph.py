@@ -32,7 +32,8 @@ def run() -> list[dict]:
 
     folders = shipped_graph_dirs()
     if not folders:
-        return [{"what": "graph: no action graph ships (models/dance-graph); build it with python -m training.graph.build"}]
+        return [{"what": "graph: no action graph ships (models/dance-graph); "
+                         "build it with python -m training.graph.build"}]
     t0 = time.perf_counter()
     graph = load_graph(folders[0])
     load_s = time.perf_counter() - t0

@@ -1,7 +1,7 @@
 import pytest
 
-from dance_addon.core.rig import bonemaps as bm
 from dance_addon.core.motion.skeleton import JOINT_NAMES
+from dance_addon.core.rig import bonemaps as bm
 
 MIXAMO = [f"mixamorig:{n}" for n in (
     "Hips Spine Spine1 Spine2 Neck Head HeadTop_End LeftShoulder LeftArm LeftForeArm LeftHand LeftHandIndex1 "

@@ -111,12 +111,16 @@ def test_bad_files_name_the_file_and_line(tmp_path):
         "truncated_header": (good[:good.index("End Site")], r"line \d+: .*ends early|no MOTION"),
         # the data cut off: the last frame line missing
         "truncated_data": (good.rsplit("\n", 2)[0] + "\n", r"line 30: 'Frames: 3' but the file holds 2 frame lines"),
-        "bad_number": (good.replace("OFFSET 5.0 0.0 0.0", "OFFSET 5.0 0.O 0.0"), rf"line {_line_of(good, 'OFFSET 5.0')}: expected a number \(OFFSET of 'b'\)"),
+        "bad_number": (good.replace("OFFSET 5.0 0.0 0.0", "OFFSET 5.0 0.O 0.0"),
+                       rf"line {_line_of(good, 'OFFSET 5.0')}: expected a number \(OFFSET of 'b'\)"),
         "bad_data_number": (good.replace(f"{rows[1, 4]:.6f}", "1.2.3", 1), r"line 30: '1.2.3' is not a finite number"),
-        "short_row": (good.replace(f" {rows[2, 16]:.6f}\n", "\n"), r"line 31: 16 values on a frame line, the hierarchy has 17"),
-        "frames_too_many": (good.replace("Frames: 3", "Frames: 4"), r"line 31: 'Frames: 4' but the file holds 3 frame lines"),
+        "short_row": (good.replace(f" {rows[2, 16]:.6f}\n", "\n"),
+                      r"line 31: 16 values on a frame line, the hierarchy has 17"),
+        "frames_too_many": (good.replace("Frames: 3", "Frames: 4"),
+                            r"line 31: 'Frames: 4' but the file holds 3 frame lines"),
         "frames_too_few": (good.replace("Frames: 3", "Frames: 2"), r"'Frames: 2' but the file holds 3"),
-        "bad_channel": (good.replace("Yposition Zrotation", "Wposition Zrotation"), rf"line {_line_of(good, 'Yposition Zrotation')}: bad or repeated channel 'Wposition'"),
+        "bad_channel": (good.replace("Yposition Zrotation", "Wposition Zrotation"),
+                        rf"line {_line_of(good, 'Yposition Zrotation')}: bad or repeated channel 'Wposition'"),
     }
     for name, (text, pattern) in cases.items():
         path = tmp_path / f"{name}.bvh"

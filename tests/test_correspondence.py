@@ -2,7 +2,6 @@
 with a known answer, the matching accuracy at its two ends, and the real fit's shapes."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 

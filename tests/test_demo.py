@@ -102,7 +102,8 @@ def test_demo_writes_the_blend_video_sheet_gif_and_methods(tmp_path, music_track
     from PIL import Image
 
     out = tmp_path / "out"
-    res = subprocess.run([sys.executable, "-m", "dance_addon", "demo", "--audio", _short_song(tmp_path, music_tracks, 8.0),
+    res = subprocess.run([sys.executable, "-m", "dance_addon", "demo",
+                          "--audio", _short_song(tmp_path, music_tracks, 8.0),
                           "--out-dir", str(out), "--seconds", "2"], capture_output=True, text=True, cwd=REPO,
                          timeout=400, env={**os.environ, "PYTHONPATH": REPO,
                                            "BLENDER_USER_RESOURCES": str(tmp_path / "bur")})

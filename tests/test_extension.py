@@ -2,27 +2,24 @@
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
 from dance_addon.core.choreography.model_folders import shipped_model_dirs
+from tools.build_extension import EXT_ID, link_source
 
-REPO = Path(__file__).resolve().parents[1]
-EXT_ID = "dance_addon"
 MODULE = f"bl_ext.user_default.{EXT_ID}"
 
 
 @pytest.fixture
 def linked_extension(bpy_module, blender_user_resources):
-    """Link the source folder into the user extension repository, as Blender's fast path allows."""
+    """Link the source tree into the user extension repository, as Blender's fast path allows:
+    the package's files and the manifest from the top of the repository, side by side."""
     repo_dir = Path(bpy_module.utils.user_resource("EXTENSIONS", path="user_default", create=True))
     assert str(repo_dir).startswith(str(blender_user_resources))
-    link = repo_dir / EXT_ID
-    if not link.exists():
-        os.symlink(REPO / "dance_addon", link, target_is_directory=True)
+    link_source(repo_dir)
     bpy_module.ops.extensions.repo_refresh_all()
     yield bpy_module
     import addon_utils
@@ -71,13 +68,17 @@ def test_panel_settings_and_operators_bake(linked_extension, music_tracks, tmp_p
     scene.sequence_editor_create().strips.new_sound("song", str(music_tracks[1]), channel=1, frame_start=1)
     arm, _ = character.build_dancer("Dancer")
     s = scene.dance
-    assert s.strip == "song"
+    assert s.strip == ""                            # nothing picked: the scene's only sound strip is baked
     assert not bpy.ops.dance.bake.poll()            # no armature picked yet
     s.armature = arm
     model = tiny_model_dir(tmp_path)
     bpy.context.preferences.addons[MODULE].preferences.models_folder = str(model.parent)
-    assert s.model == str(shipped_model_dirs()[0])        # the shipped model comes first ...
-    s.model = str(model)                                   # ... the user's folder is offered too
+    properties = importlib.import_module(f"{MODULE}.blender.properties")
+    offered = properties.model_folders(bpy.context)
+    assert offered[0] == shipped_model_dirs()[0]          # the shipped model comes first ...
+    assert model in offered                               # ... the user's folder is offered too
+    assert s.model == ""                                  # nothing picked: the shipped model
+    s.model = str(model)
     assert s.method == "graph"                             # the default method; this test bakes the LSTM
     s.method = "lstm"
     assert bpy.ops.dance.detect_bones() == {"FINISHED"}

@@ -1,23 +1,26 @@
-"""The built linux-x64 zip installs into headless Blender, uses its bundled onnxruntime wheel,
-runs a shipped model, composes a graph dance with the shipped action graph, bakes a dance with
-the panel's default method, and disables and uninstalls cleanly.
+"""The built linux-x64 zip holds the add-on and nothing else of the repository, installs into
+headless Blender, uses its bundled onnxruntime wheel, runs a shipped model, composes a graph
+dance with the shipped action graph, bakes a dance with the panel's default method, and disables
+and uninstalls cleanly.
 
 The zip is built once per session by tools/build_extension.py with one tiny exported model and
-the repository's action graph (models/dance-graph) as the shipped models; the wheels are cached in build/wheels (the first run downloads the ~27 MB
-onnxruntime wheels from PyPI; a failed download fails the test with pip's message)."""
+the repository's action graph (models/dance-graph) as the shipped models; the wheels are cached
+in build/wheels (the first run downloads the ~27 MB onnxruntime wheels from PyPI; a failed
+download fails the test with pip's message)."""
 from __future__ import annotations
 
 import shutil
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dance_addon.core.music import features as music_mod
 from dance_addon.core.choreography.lstm import load_model
 from dance_addon.core.choreography.model_folders import shipped_graph_dirs
+from dance_addon.core.music import features as music_mod
 from probes import run_probe
 from test_bake import tiny_model_dir
 from tools.build_extension import build
@@ -49,26 +52,57 @@ def test_zip_bundles_onnxruntime_wheels_and_models_but_no_numpy(built):
     assert {"models/dance-graph/graph.json", "models/dance-graph/graph.npz"} <= set(names)
 
 
-def _probe(user: Path, *args: str) -> dict:
-    """Run tests/zip_install_probe.py in a fresh process with `user` as Blender's user folder."""
-    return run_probe(sys.executable, PROBE, *args, user=user)
+def test_zip_is_the_package_with_the_manifest_beside_it_and_nothing_else(built):
+    """The extension's root: the package's own files (as in dance_addon/), the manifest from the
+    top of the repository (with the platform and wheels added), models/ and wheels/; nothing of
+    training/, tests/, tools/, docs/... and the source package's files unchanged."""
+    zip_path, _, _ = built
+    package = REPO / "dance_addon"
+    with zipfile.ZipFile(zip_path) as zf:
+        names = zf.namelist()
+        top = {n.split("/")[0] for n in names}
+        expected = {p.name for p in package.iterdir() if p.name != "__pycache__"}
+        assert top == expected | {"blender_manifest.toml", "models", "wheels"}
+        assert {"__init__.py", "blender", "core"} <= top
+        for name in names:
+            if name.split("/")[0] in expected and not name.endswith("/"):
+                assert zf.read(name) == (package / name).read_bytes(), name
+        staged = tomllib.loads(zf.read("blender_manifest.toml").decode())
+    source = tomllib.loads((REPO / "blender_manifest.toml").read_text())
+    assert staged.pop("platforms") == ["linux-x64"] and staged.pop("wheels")
+    assert staged["build"].pop("generated")["platforms"] == ["linux-x64"]      # written by Blender's build
+    assert staged == source and source["id"] == "dance_addon" and source["version"] == "0.1.0"
+    assert "wheels" not in source and "platforms" not in source
 
 
-def test_installed_zip_enables_uses_its_wheel_bakes_and_uninstalls(built, tmp_path, music_tracks):
+# The Blenders the zip is installed into: this venv's bpy 5.0 (Python 3.11) and the newest, bpy 5.2 LTS
+# (Python 3.13, as Blender 5.1 and later; `make test` makes .venv-bpy52 from requirements-bpy52.txt).
+BLENDERS = {"5.0": (Path(sys.executable), "311"), "5.2": (REPO / ".venv-bpy52" / "bin" / "python", "313")}
+
+
+def _probe(python: Path, user: Path, *args: str) -> dict:
+    """Run tests/zip_install_probe.py with `python` in a fresh process, `user` as Blender's user folder."""
+    return run_probe(python, PROBE, *args, user=user)
+
+
+@pytest.mark.parametrize("blender", BLENDERS)
+def test_installed_zip_enables_uses_its_wheel_bakes_and_uninstalls(built, tmp_path, music_tracks, blender):
     zip_path, model, graph = built
+    python, cp = BLENDERS[blender]
+    assert python.exists(), f"{python} is missing: `make test` creates it from requirements-bpy52.txt"
     user = tmp_path / "user"
-    installed = _probe(user, "install", str(zip_path))
+    installed = _probe(python, user, "install", str(zip_path))
     assert installed["enabled"]
     site = Path(installed["wheel_site_packages"])
     assert site.is_relative_to(user / "extensions")
-    # Blender unpacked the bundled wheels for its Python (the cp311 onnxruntime of the two).
+    # Blender unpacked the bundled wheels for its Python (the cp311 or cp313 onnxruntime of the two).
     assert installed["installed_wheels"] == ["flatbuffers-25.12.19.dist-info", "onnxruntime-1.32.0.dist-info",
                                              "packaging-26.3.dist-info", "protobuf-7.36.2.dist-info"]
-    assert next(site.glob("onnxruntime/capi/onnxruntime_pybind11_state.cpython-311-*.so"))
+    assert next(site.glob(f"onnxruntime/capi/onnxruntime_pybind11_state.cpython-{cp}-*.so"))
 
     music = np.random.default_rng(0).normal(size=(60, len(music_mod.FEATURE_COLUMNS))).astype(np.float32)
     np.save(tmp_path / "music.npy", music)
-    used = _probe(user, "use", str(tmp_path / "music.npy"), str(tmp_path / "dance.npy"), str(music_tracks[4]))
+    used = _probe(python, user, "use", str(tmp_path / "music.npy"), str(tmp_path / "dance.npy"), str(music_tracks[4]))
     assert used["enabled"]
     # After a restart onnxruntime is imported from the bundled wheel, not from the venv.
     assert Path(used["onnxruntime_file"]).is_relative_to(site), used["onnxruntime_file"]

@@ -1,6 +1,5 @@
 """Foot contacts and foot locking (dance_addon/core/motion/feet.py) on known motions and real mocap."""
 import numpy as np
-import pytest
 
 from dance_addon.core.motion import feet
 from dance_addon.core.motion.skeleton import REST_OFFSETS, forward_kinematics, grounded_pelvis_height
@@ -110,7 +109,6 @@ def test_locking_a_real_graph_dance_stops_skating_without_knee_pops():
     from dance_addon.core.choreography.compose import compose
     from dance_addon.core.choreography.graph import load_graph
     from dance_addon.core.choreography.model_folders import shipped_graph_dirs
-    from dance_addon.core.choreography.traversal import beat_grid
     from training.evaluation.realism import planted_skate_cm_s
 
     graph = load_graph(shipped_graph_dirs()[0])
@@ -124,7 +122,8 @@ def test_locking_a_real_graph_dance_stops_skating_without_knee_pops():
 
     def knee_angle(p):
         a, b = p[:, 4] - p[:, 1], p[:, 7] - p[:, 4]
-        return np.degrees(np.arccos(np.clip(np.sum(a * b, 1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1), -1, 1)))
+        cos = np.sum(a * b, 1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+        return np.degrees(np.arccos(np.clip(cos, -1, 1)))
     # locking adds no jump larger than the dance's own largest knee step
     assert np.abs(np.diff(knee_angle(after))).max() <= np.abs(np.diff(knee_angle(before))).max() + 10.0
 

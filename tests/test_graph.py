@@ -229,7 +229,8 @@ def test_repeated_music_dances_the_same_move_again(graph):
         for s, i in zip(path.segments, path.first_beat):
             a = started.get(int(rep[i])) if rep[i] >= 0 else None
             if a is not None and graph.seg_clip[a] == graph.seg_clip[s] and \
-                    min(graph.seg_end_frame[a], graph.seg_end_frame[s]) > max(graph.seg_start_frame[a], graph.seg_start_frame[s]):
+                    min(graph.seg_end_frame[a], graph.seg_end_frame[s]) > \
+                    max(graph.seg_start_frame[a], graph.seg_start_frame[s]):
                 count += 1
         return count
 

@@ -1,6 +1,5 @@
 """Bulk keying writes curves whose evaluated pose is the one asked for, in every rotation mode."""
 import numpy as np
-import pytest
 from scipy.spatial.transform import Rotation
 
 

@@ -9,10 +9,24 @@ from dance_addon.core.motion.bvh import BvhError, read_bvh, write_bvh
 from dance_addon.core.motion.rotations import rotvec_to_matrix
 from training.data.clips import MAX_JOINT_SPEED, REPAIR_OPTIONS, load_clips
 from training.mocap.aist import AistError, load_aist_motion
-from training.mocap.convert import (convert_bvh, file_cosines, load_reference, read_source, retarget_motion,
-                                    source_indices)
-from training.mocap.mappings import (CMU_BREAKDANCE, CMU_CHARLESTON, CMU_INDIAN, CMU_LAMBADA, CMU_MODERN, CMU_SALSA,
-                                     DATASETS, SourceMapping)
+from training.mocap.convert import (
+    convert_bvh,
+    file_cosines,
+    load_reference,
+    read_source,
+    retarget_motion,
+    source_indices,
+)
+from training.mocap.mappings import (
+    CMU_BREAKDANCE,
+    CMU_CHARLESTON,
+    CMU_INDIAN,
+    CMU_LAMBADA,
+    CMU_MODERN,
+    CMU_SALSA,
+    DATASETS,
+    SourceMapping,
+)
 from training.mocap.report import flight_gravity
 
 # Three-way branches whose bones leave the pelvis / chest at different angles in the two
@@ -62,7 +76,8 @@ def test_mapping_naming_a_missing_joint_fails_clearly(shared_data):
     with pytest.raises(BvhError, match=r"005_03.bvh: no joint named 'CC_Base_Neck'"):
         retarget_motion(read_bvh(path, scale=0.01), bad, load_reference(CMU_MODERN, shared_data))
     with pytest.raises(BvhError, match=r"60_01.bvh: no joint named 'CC_Base_Hip'"):
-        convert_bvh(shared_data / "cmu-salsa" / "60_01.bvh", replace(CMU_SALSA, scale=1.0, joints=CMU_MODERN.joints), None)
+        convert_bvh(shared_data / "cmu-salsa" / "60_01.bvh",
+                    replace(CMU_SALSA, scale=1.0, joints=CMU_MODERN.joints), None)
 
 
 def test_conversion_resamples_and_keeps_the_pelvis_at_standing_height(shared_data):

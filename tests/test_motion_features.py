@@ -1,7 +1,6 @@
 """Motion features of the paper's section 3.2 (dance_addon/core/motion/features.py), on known answers."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 

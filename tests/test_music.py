@@ -14,8 +14,15 @@ import pytest
 import soundfile
 
 from dance_addon.core.music.audio import resample
-from dance_addon.core.music.features import (ANALYSIS_SR, FEATURE_COLUMNS, FEATURES_VERSION, AudioError, MusicFeatures,
-                                    extract_features, load_audio)
+from dance_addon.core.music.features import (
+    ANALYSIS_SR,
+    FEATURE_COLUMNS,
+    FEATURES_VERSION,
+    AudioError,
+    MusicFeatures,
+    extract_features,
+    load_audio,
+)
 from music_helpers import click_track, corr, f_measure, tempo_agrees
 
 librosa = pytest.importorskip("librosa")

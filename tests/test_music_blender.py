@@ -6,7 +6,6 @@ import pytest
 import soundfile
 
 from dance_addon.core.music.features import ANALYSIS_SR, AudioError, extract_features, load_audio
-
 from music_helpers import corr, f_measure
 
 

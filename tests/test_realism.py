@@ -32,7 +32,8 @@ def held(rv: np.ndarray, frames: int) -> np.ndarray:
 def test_a_still_pose_has_no_diversity_skate_or_travel():
     frames = int(10 * FPS)
     root = np.tile([0.3, sk.STANDING_HEIGHT, -1.0], (frames, 1))
-    for pos in (sk.forward_kinematics(held(ARMS_DOWN, frames), root), evaluation_positions(held(ARMS_DOWN, frames), root)):
+    for pos in (sk.forward_kinematics(held(ARMS_DOWN, frames), root),
+                evaluation_positions(held(ARMS_DOWN, frames), root)):
         assert realism.pose_diversity(pos, FPS) == pytest.approx(0.0, abs=1e-12)
         assert realism.planted_skate_cm_s(pos, FPS) == 0.0
         assert realism.pelvis_travel_m_min(pos, FPS) == 0.0
@@ -71,7 +72,8 @@ def test_only_low_and_vertically_still_ankle_frames_count_as_planted():
     pos[half:, 8, 2] = 2.0 * np.arange(frames - half) / FPS
     expected = 100 * v * frames / (frames + half - 1)           # left: all frames at v; right: half - 1 still frames
     assert realism.planted_skate_cm_s(pos, FPS) == pytest.approx(expected, rel=1e-9)
-    pos[:, 8, 1] = 0.3                                          # a foot never lower: its own 5th percentile is its floor
+    # a foot never lower: its own 5th percentile is its floor
+    pos[:, 8, 1] = 0.3
     pos[:, 8, 2] = 0.0
     assert realism.planted_skate_cm_s(pos, FPS) == pytest.approx(100 * v / 2, rel=1e-9)
     pos[:, 7, 1] = pos[:, 8, 1] = 1.0 - 0.2 * np.arange(frames) / FPS         # always sinking, at 0.2 m/s

@@ -1,12 +1,11 @@
 """The same canonical motion on two differently built rigs gives the same world bone directions."""
 import numpy as np
 import pytest
-
 from scipy.spatial.transform import Rotation
 
+from dance_addon.core.motion import skeleton as sk
 from dance_addon.core.rig import bonemaps
 from dance_addon.core.rig import posing as core_rig
-from dance_addon.core.motion import skeleton as sk
 from rig_helpers import bake_motion, build_fbx_like_rig, smooth_motion, world_directions
 
 MIXAMO_NAMES = bonemaps.PRESETS["mixamo"].candidates
@@ -90,8 +89,6 @@ def test_missing_leg_bone_is_reported():
 
 
 def test_face_forward_turns_the_whole_dance_to_face_front():
-    from scipy.spatial.transform import Rotation
-
     rv, _ = smooth_motion(n=30, seed=9)
     rv[:, 0] = (Rotation.from_rotvec([0, 2.0, 0]) * Rotation.from_rotvec(rv[:, 0] * 0.3)).as_rotvec()
     out = core_rig.face_forward(rv)

@@ -22,9 +22,8 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 import bpy
+import numpy as np
 
 EXT_ID = "dance_addon"
 MODULE = f"bl_ext.user_default.{EXT_ID}"

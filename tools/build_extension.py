@@ -2,15 +2,22 @@
 
     python tools/build_extension.py [--platform linux-x64 ...] [--models-dir models]
                                     [--output-dir dist] [--cache-dir build/wheels]
+    python tools/build_extension.py --link EXTENSIONS_REPO_DIR
 
-For each platform: download the pinned wheels (once, cached under `--cache-dir`), stage a copy
-of `dance_addon/` with the shipped models in its `models/` (every folder of `--models-dir`
-holding a model.json, an LSTM, or a graph.json, an action graph) and the wheels, write
-`platforms` and `wheels` into the STAGED manifest (the source manifest stays wheel-free, so a
-source tree linked into Blender uses the interpreter's own onnxruntime), check that the wheels
-cover every dependency onnxruntime declares (numpy excepted: Blender has its own, and bundling a
-second one breaks Blender), then validate and build with Blender's own `blender_ext.py`. Prints
-each zip with its size. Why these versions: tools/README.md.
+The extension is the package `dance_addon/` with the manifest `blender_manifest.toml` (at the
+top of the repository) beside its `__init__.py`; nothing else of the repository (training/,
+tests/, tools/, docs/...) goes in. For each platform: download the pinned wheels (once, cached
+under `--cache-dir`), stage the package's files, the manifest, the shipped models in `models/`
+(every folder of `--models-dir` holding a model.json, an LSTM, or a graph.json, an action graph)
+and the wheels in `wheels/`, write `platforms` and `wheels` into the STAGED manifest (the source
+manifest stays wheel-free, so a source tree linked into Blender uses the interpreter's own
+onnxruntime), check that the wheels cover every dependency onnxruntime declares (numpy excepted:
+Blender has its own, and bundling a second one breaks Blender), then validate and build with
+Blender's own `blender_ext.py`. Prints each zip with its size. Why these versions: tools/README.md.
+
+`--link DIR` builds nothing: it lays the source tree out as an installed extension in DIR (an
+extensions repository folder such as Blender's `extensions/user_default`), a folder of symbolic
+links named after the extension, for developing in a real Blender (the tests do the same).
 """
 from __future__ import annotations
 
@@ -30,6 +37,9 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 REPO = Path(__file__).resolve().parents[1]
 EXT_ID = "dance_addon"
+PACKAGE = REPO / EXT_ID                        # its files are the extension's root
+MANIFEST = REPO / "blender_manifest.toml"      # goes beside the package's __init__.py
+SOURCE_CACHES = ("__pycache__", "*.pyc")       # never staged or linked
 
 # Blender 4.2-5.0 bundle Python 3.11, 5.1 and later Python 3.13; Blender installs only the
 # wheels matching its own Python, so each zip carries both.
@@ -153,8 +163,16 @@ def model_dirs(models_dir: Path) -> list[Path]:
     return sorted(d for d in models_dir.iterdir() if any((d / m).is_file() for m in MANIFESTS))
 
 
+def extension_sources() -> list[Path]:
+    """What the add-on is made of, each becoming an entry of the extension's root: the
+    package's files and folders (its source caches left out) and the manifest."""
+    caches = shutil.ignore_patterns(*SOURCE_CACHES)(str(PACKAGE), [p.name for p in PACKAGE.iterdir()])
+    return sorted(p for p in PACKAGE.iterdir() if p.name not in caches) + [MANIFEST]
+
+
 def stage(platform: Platform, models_dir: Path, cache_dir: Path, stage_root: Path) -> Path:
-    """A copy of the package with models and graphs, wheels and the completed manifest; returns its folder."""
+    """The extension's root for one platform: the package's files and the completed manifest,
+    with models and graphs in models/ and the wheels in wheels/; returns its folder."""
     wheels: dict[str, Path] = {}
     for python_version in PYTHON_VERSIONS:
         found = download_wheels(platform, python_version, cache_dir)
@@ -163,14 +181,43 @@ def stage(platform: Platform, models_dir: Path, cache_dir: Path, stage_root: Pat
 
     folder = stage_root / platform.name / EXT_ID
     shutil.rmtree(folder.parent, ignore_errors=True)
-    shutil.copytree(REPO / EXT_ID, folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests"))
+    folder.mkdir(parents=True)
+    for source in extension_sources():
+        if source.is_dir():
+            shutil.copytree(source, folder / source.name, ignore=shutil.ignore_patterns(*SOURCE_CACHES))
+        else:
+            shutil.copy2(source, folder / source.name)
     for model in model_dirs(models_dir):
         shutil.copytree(model, folder / "models" / model.name)
     (folder / "wheels").mkdir()
     for name, wheel in wheels.items():
         shutil.copy2(wheel, folder / "wheels" / name)
-    manifest = folder / "blender_manifest.toml"
+    manifest = folder / MANIFEST.name
     manifest.write_text(manifest_with_wheels(manifest.read_text(), platform.name, sorted(wheels)))
+    return folder
+
+
+def link_source(repo_dir: Path) -> Path:
+    """The source tree laid out as an installed extension in the extensions repository folder
+    `repo_dir`: `repo_dir/dance_addon/`, holding a symbolic link to each of `extension_sources()`
+    (links left from an older layout are removed). Linked, the add-on uses the interpreter's own
+    onnxruntime and the repository's models/ (model_folders resolves the links). Returns the folder."""
+    folder = repo_dir / EXT_ID
+    if folder.is_symlink():                      # the old way: the package folder itself linked
+        folder.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = [e.name for e in folder.iterdir() if not e.is_symlink()]
+    copied = sorted(set(entries) - shutil.ignore_patterns(*SOURCE_CACHES)(str(folder), entries))
+    if copied:
+        raise BuildError(f"{folder} holds an installed copy of the extension ({', '.join(copied)}); "
+                         "uninstall it in Blender first")
+    sources = {p.name: p for p in extension_sources()}
+    for entry in folder.iterdir():
+        if entry.is_symlink() and (entry.name not in sources or entry.resolve() != sources[entry.name]):
+            entry.unlink()
+    for name, source in sources.items():
+        if not (folder / name).is_symlink():
+            (folder / name).symlink_to(source, target_is_directory=source.is_dir())
     return folder
 
 
@@ -212,8 +259,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--output-dir", type=Path, default=REPO / "dist")
     p.add_argument("--cache-dir", type=Path, default=REPO / "build" / "wheels")
     p.add_argument("--stage-dir", type=Path, default=REPO / "build" / "stage")
+    p.add_argument("--link", type=Path, metavar="EXTENSIONS_REPO_DIR",
+                   help="build nothing: link the source tree into this extensions folder as an installed extension")
     a = p.parse_args(argv)
     try:
+        if a.link:
+            print(link_source(a.link))
+            return
         zips = build(a.platform or list(PLATFORMS), a.models_dir, a.output_dir, a.cache_dir, a.stage_dir)
     except BuildError as e:
         sys.exit(f"build_extension: {e}")

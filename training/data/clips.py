@@ -15,7 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from dance_addon.core.motion.rotations import quat_to_rotvec, rotvec_continuity, rotvec_to_quat, sample_linear, sample_quats
+from dance_addon.core.motion.rotations import (
+    quat_to_rotvec,
+    rotvec_continuity,
+    rotvec_to_quat,
+    sample_linear,
+    sample_quats,
+)
 from dance_addon.core.motion.skeleton import forward_kinematics
 from training.mocap.convert import convert_bvh, load_reference
 from training.mocap.mappings import DATASETS
@@ -123,7 +129,8 @@ def repair_glitches(rotvecs: np.ndarray, root: np.ndarray, fps: float, max_root_
 def load_clips(data_dir: Path = DATA_DIR, fps: float = FPS, cache_dir: Path | None = CACHE_DIR) -> list[Clip]:
     """Every clip of every dataset in data_dir, converted to canonical motion at fps."""
     if not Path(data_dir).is_dir():
-        raise FileNotFoundError(f"the mocap data folder {data_dir} is missing (expected ../shared/data beside the repo)")
+        raise FileNotFoundError(f"the mocap data folder {data_dir} is missing "
+                                "(expected ../shared/data beside the repo)")
     clips = []
     for mapping in DATASETS:
         reference = None

@@ -27,9 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
-from dance_addon.core.music import features as music_mod
-from dance_addon.core.motion.rotations import quat_to_rotvec, rotvec_continuity, rotvec_to_quat, sample_linear, sample_quats
+from dance_addon.core.motion.rotations import (
+    quat_to_rotvec,
+    rotvec_continuity,
+    rotvec_to_quat,
+    sample_linear,
+    sample_quats,
+)
 from dance_addon.core.motion.skeleton import forward_kinematics
+from dance_addon.core.music import features as music_mod
 from training.data.clips import CACHE_DIR, FPS, Clip, Split, load_clips, load_split
 from training.data.warp import match_beats, warp_positions
 from training.evaluation.beats import beat_align_score_bailando, kinematic_beats_bailando, music_beats_librosa

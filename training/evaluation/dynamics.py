@@ -70,7 +70,8 @@ def freezing_windows(positions: np.ndarray, fps: float, reference_speed: float,
     speeds = joint_speeds(positions, fps)                      # (T-1,)
     fps = check_fps(fps)
     if not (np.isfinite(reference_speed) and reference_speed > 0):
-        raise ValueError(f"reference_speed must be the real dance's positive mean joint speed in m/s, got {reference_speed}")
+        raise ValueError(f"reference_speed must be the real dance's positive mean joint speed in m/s, "
+                         f"got {reference_speed}")
     if not window_s > 0:
         raise ValueError(f"window_s must be positive seconds, got {window_s}")
     size = max(1, int(round(window_s * fps)))

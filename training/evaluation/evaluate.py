@@ -10,13 +10,14 @@ from typing import Sequence
 import numpy as np
 
 from dance_addon.core.motion.skeleton import NUM_JOINTS, grounded_pelvis_height
+
 from .beats import beat_align_score_bailando, beat_align_score_fact
 from .dynamics import freezing_windows, jerk, joint_speeds
 from .features import geometric_features, kinetic_features
 from .feet import foot_skating, physical_foot_contact
 from .fid import diversity, fid
-from .realism import pelvis_travel_m_min, planted_skate_cm_s, pose_diversity
 from .joints import check_fps, check_positions, evaluation_positions
+from .realism import pelvis_travel_m_min, planted_skate_cm_s, pose_diversity
 from .rotation_range import RotationRange
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from dance_addon.core.motion.skeleton import joint_index, rest_positions
+
 from .joints import at_fps, check_fps, check_positions
 
 FEATURE_FPS = 60.0
@@ -122,7 +123,8 @@ def geometric_features(positions: np.ndarray, fps: float) -> np.ndarray:
         return fixed[name] if name in fixed else frames[:, _J[name]]
 
     out = np.empty((n, GEOMETRIC_DIM), dtype=bool)
-    with np.errstate(invalid="ignore", divide="ignore"):            # degenerate directions -> False, as in the reference
+    # degenerate directions -> False, as in the reference
+    with np.errstate(invalid="ignore", divide="ignore"):
         for f, (kind, names, thr) in enumerate(GEOMETRIC_FEATURES):
             if kind == "fast":
                 speed = np.linalg.norm(at(names[0]) - at(names[0], prev), axis=-1) / _REFERENCE_TIME_PER_FRAME

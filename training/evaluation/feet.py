@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dance_addon.core.motion.skeleton import END_OFFSETS
+
 from .joints import LEFT_ANKLE, LEFT_TOE, PELVIS, RIGHT_ANKLE, RIGHT_TOE, at_fps, check_fps, check_positions
 
 PFC_FPS = 30.0      # EDGE computes PFC on 30 fps motion

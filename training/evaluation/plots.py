@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from dance_addon.core.motion.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS, SMPL_INDEX
+
 from .beats import kinematic_beats_bailando
 from .dynamics import FREEZE_HIGH, FREEZE_LOW, freezing_windows, joint_speeds
 from .evaluate import Dance
@@ -48,7 +49,8 @@ def plot_beats(path: Path, dances: dict[str, Dance], title: str) -> None:
         kin = kinematic_beats_bailando(d.positions, d.fps) / 60.0        # seconds
         kin = kin[kin <= BEATS_WINDOW_S]
         ax.plot(kin, np.interp(kin, t, speed), "o", color="tab:orange", ms=5, label="kinematic beats")
-        for k, b in enumerate(b for b in (d.music_beats_s if d.music_beats_s is not None else []) if b <= BEATS_WINDOW_S):
+        for k, b in enumerate(b for b in (d.music_beats_s if d.music_beats_s is not None else [])
+                              if b <= BEATS_WINDOW_S):
             ax.axvline(b, color="tab:blue", lw=1.0, alpha=0.6, label="music beats" if k == 0 else None)
         ax.set_ylabel("m/s")
         ax.set_title(name, loc="left", fontsize=10)
@@ -72,7 +74,8 @@ def plot_speed(path: Path, dances: dict[str, Dance], reference_speed: float, tit
         windows = freezing_windows(d.positions, d.fps, reference_speed)
         ends = np.append(windows.starts_s[1:], t[-1])
         ax.hlines(windows.ratios, windows.starts_s, ends, color="tab:blue", lw=2.5, label="10 s window mean")
-        ax.axhline(FREEZE_LOW, color="tab:red", ls="--", lw=1, label=f"frozen / exploding ({FREEZE_LOW:g}, {FREEZE_HIGH:g})")
+        ax.axhline(FREEZE_LOW, color="tab:red", ls="--", lw=1,
+                   label=f"frozen / exploding ({FREEZE_LOW:g}, {FREEZE_HIGH:g})")
         ax.axhline(FREEZE_HIGH, color="tab:red", ls="--", lw=1)
         ax.set_ylabel("x reference")
         ax.set_title(name, loc="left", fontsize=10)

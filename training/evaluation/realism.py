@@ -31,6 +31,7 @@ import numpy as np
 
 from dance_addon.core.motion.beatalign import gaussian_smooth
 from dance_addon.core.motion.skeleton import NUM_JOINTS, SMPL_INDEX, forward_kinematics
+
 from .joints import LEFT_ANKLE, PELVIS, RIGHT_ANKLE, check_fps, check_positions
 
 WINDOW_S = 2.0                 # s: pose-diversity windows

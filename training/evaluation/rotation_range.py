@@ -8,7 +8,6 @@ import numpy as np
 
 from dance_addon.core.motion.skeleton import MOTION_DIM, NUM_JOINTS
 
-
 # Radians of tolerance on both sides of the data's range: the CMU import never moves the collars
 # (their rotation is one constant per side), so without it float noise of 1e-4 rad in a
 # generated collar would count as leaving the data's range.
@@ -62,7 +61,8 @@ def _flat_motion(rotvecs, what: str) -> np.ndarray:
     if m.ndim == 3 and m.shape[1:] == (NUM_JOINTS, 3):
         m = m.reshape(len(m), MOTION_DIM)
     if m.ndim != 2 or m.shape[1] != MOTION_DIM or len(m) == 0:
-        raise ValueError(f"{what}: expected rotation vectors of shape (T, {NUM_JOINTS}, 3) or (T, {MOTION_DIM}), got {m.shape}")
+        raise ValueError(f"{what}: expected rotation vectors of shape (T, {NUM_JOINTS}, 3) or (T, {MOTION_DIM}), "
+                         f"got {m.shape}")
     if not np.isfinite(m).all():
         raise ValueError(f"{what}: non-finite rotation at frame {np.argwhere(~np.isfinite(m))[0][0]}")
     return m

@@ -82,7 +82,8 @@ def heading_of(positions: np.ndarray) -> np.ndarray:
     return np.arctan2(-left[:, 2], left[:, 0])
 
 
-def boundary_descriptors(positions: np.ndarray, fps: float, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def boundary_descriptors(positions: np.ndarray, fps: float,
+                         frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pose (K, 20, 3) and velocity (K, 20, 3) in each boundary's heading frame, and feet on the ground (K, 2)."""
     vel = np.gradient(positions, axis=0) * fps
     h = heading_of(positions)[frames]
@@ -201,7 +202,8 @@ def build_graph(clips: list[Clip], correspondence: dict[str, np.ndarray] | None 
             speed[sel] = (csum[hi] - csum[lo]) / np.maximum(hi - lo, 1)
             accel = np.linalg.norm(np.diff(positions[k][:, 0], 2, axis=0), axis=-1) * FPS ** 2     # (T - 2,)
             fast = np.linalg.norm(np.diff(positions[k], axis=0), axis=-1).max(axis=1) * FPS        # (T - 1,)
-            bad = np.concatenate([[0], np.cumsum((accel[:-0 or None] > MAX_PELVIS_ACCEL) | (fast[1:] > MAX_JOINT_SPEED))])
+            bad = np.concatenate([[0], np.cumsum((accel[:-0 or None] > MAX_PELVIS_ACCEL)
+                                                 | (fast[1:] > MAX_JOINT_SPEED))])
             glitch[sel] = bad[np.minimum(hi, len(bad) - 1)] - bad[np.maximum(lo - 1, 0)] > 0
     lead_in = (frames[first] - all_starts[clip_of[first]]) < LEAD_IN_SECONDS * FPS
     dancing = (speed >= MIN_SEG_SPEED) & ~lead_in & ~glitch

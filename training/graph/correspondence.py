@@ -542,7 +542,8 @@ def markdown(res: dict, seconds: float, command: str) -> str:
         "# Music-motion correspondence (the paper's section 4.3)", "",
         f"`{command}`, {seconds:.0f} s. Fitted on {d['train']['spans']} spans of {d['train']['pairs']} training pairs "
         f"({d['train']['tracks']} tracks), tested on {d['heldout']['spans']} spans of {d['heldout']['pairs']} held-out "
-        f"pairs ({d['heldout']['tracks']} held-out tracks, held-out clips); spans of {', '.join(map(str, d['span_beats']))} "
+        f"pairs ({d['heldout']['tracks']} held-out tracks, held-out clips); "
+        f"spans of {', '.join(map(str, d['span_beats']))} "
         "beats from every beat. The pairs are CMU clips time-warped onto the tracks' beats: the mocap had no music "
         "of its own, so what correspondence there is comes from the warp (motion stretched onto the music's beats), "
         "from the spans' lengths (see the caveat) and from chance.", "",
@@ -586,7 +587,8 @@ def markdown(res: dict, seconds: float, command: str) -> str:
               f"{d['candidates'] - 1} non-overlapping spans of the same length in their pair). Feature-pair "
               "cost: sum over the top-k pairs of (r * music z - candidate motion z)^2 (the least-squares line of "
               "each pair, in training z units). Ridge, the traversal's cost: traversal.correspondence_cost with the "
-              "fitted coef and the CV weights (a Gaussian log-likelihood ratio). Ridge, squared distance: distance_cost, "
+              "fitted coef and the CV weights (a Gaussian log-likelihood ratio). "
+              "Ridge, squared distance: distance_cost, "
               "a comparison, not what the add-on uses: a squared distance to the prediction favours candidates near "
               "the average motion whatever the music, which the likelihood ratio does not.", "",
               "Top feature pairs (train r): " + "; ".join(f"{a} -> {b} ({r:+.2f})"
@@ -710,7 +712,8 @@ def plot_accuracy(res: dict, path: Path) -> None:
         ax.axhline(m["accuracy"]["ridge_low"], color=colour, ls="--", lw=1,
                    label=f"ridge, the traversal's cost, {label}: {m['accuracy']['ridge_low']:.3f}")
         ax.axhline(m["accuracy"]["ridge_low_distance"], color=colour, ls="-.", lw=1,
-                   label=f"ridge, squared distance to the prediction, {label}: {m['accuracy']['ridge_low_distance']:.3f}")
+                   label=f"ridge, squared distance to the prediction, {label}: "
+                         f"{m['accuracy']['ridge_low_distance']:.3f}")
     ax.axhline(chance, color="grey", ls=":", label=f"chance 1/{res['data']['candidates']}")
     ax.set_xscale("log")
     ax.set_xlabel("matched (music feature, motion feature) pairs, ranked by |r| on the training spans")
@@ -733,7 +736,8 @@ def plot_levels(res: dict, path: Path) -> None:
     plt = _pyplot()
     chance = res["data"]["chance"]
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(14, 5.2), gridspec_kw={"width_ratios": [3, 2.4]})
-    for level, colour, label in (("low", "C0", "low-level span features"), ("high", "C3", "high-level pair statistics")):
+    for level, colour, label in (("low", "C0", "low-level span features"),
+                                 ("high", "C3", "high-level pair statistics")):
         for scheme, ls in (("other", "-"), ("same", "--")):
             acc = np.array(res["matching"][scheme]["pairs_" + level]["accuracy"])
             ax0.plot(np.arange(1, len(acc) + 1), acc, color=colour, ls=ls,

@@ -227,7 +227,8 @@ def load_graph(path: str | Path) -> ActionGraph:
         arrays = folder / meta["files"]["arrays"]
         expected = meta["sha256"][arrays.name]
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
-        raise GraphError(f"action graph {manifest}: cannot be read ({type(e).__name__}: {e}); reinstall the add-on") from None
+        raise GraphError(f"action graph {manifest}: cannot be read ({type(e).__name__}: {e}); "
+                         "reinstall the add-on") from None
     if meta.get("format") != GRAPH_FORMAT:
         raise GraphError(f"action graph {manifest}: format {meta.get('format')} but this add-on reads format "
                          f"{GRAPH_FORMAT}; use a graph made for this version of the add-on")

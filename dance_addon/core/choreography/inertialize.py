@@ -27,7 +27,8 @@ def halflife_to_damping(halflife: float) -> float:
     return 4.0 * LN2 / (halflife + 1e-8) / 2.0
 
 
-def decay_spring_damper(x0: np.ndarray, v0: np.ndarray, halflife: float, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def decay_spring_damper(x0: np.ndarray, v0: np.ndarray, halflife: float,
+                        t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Offset and offset velocity at times t (seconds, shape (N,)) after a switch.
 
     x0, v0: (...) offset and its velocity at t = 0. Returns two arrays of shape (N, ...):

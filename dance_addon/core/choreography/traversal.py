@@ -14,10 +14,9 @@ seeded noise to every choice, so different seeds give different dances of the sa
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable
-
-import weakref
 
 import numpy as np
 
@@ -290,7 +289,8 @@ def traverse(graph: ActionGraph, grid: np.ndarray, end_time: float, data_cost: D
             sc = np.zeros(len(seg))
         if len(seg) > 4 * beam:
             keep = np.argpartition(bound, 4 * beam)[:4 * beam]
-            seg, m, st, src, trans, dc, bound = seg[keep], m[keep], st[keep], src[keep], trans[keep], dc[keep], bound[keep]
+            seg, m, st, src, trans, dc, bound = (seg[keep], m[keep], st[keep], src[keep], trans[keep], dc[keep],
+                                                 bound[keep])
             sc = sc[keep]
             echo = None if echo is None else echo[keep]
         rows = parents[src]

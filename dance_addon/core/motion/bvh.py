@@ -278,7 +278,8 @@ def _read_motion_header(path: str, lines: list[str], motion_at: int) -> tuple[in
     """'Frames: N' and 'Frame Time: t' after MOTION -> (N, t, index of the first data line)."""
     header = [(n, line.split()) for n, line in enumerate(lines[motion_at + 1:motion_at + 3], start=motion_at + 1)]
     if len(header) < 2:
-        raise BvhError(f"{path}, line {motion_at + 1}: the file ends after MOTION; expected 'Frames:' and 'Frame Time:'")
+        raise BvhError(f"{path}, line {motion_at + 1}: the file ends after MOTION; "
+                       "expected 'Frames:' and 'Frame Time:'")
     (n1, frames_line), (n2, time_line) = header
     if len(frames_line) != 2 or frames_line[0] != "Frames:" or not frames_line[1].isdigit():
         raise BvhError(f"{path}, line {n1 + 1}: expected 'Frames: <count>', found '{lines[n1].strip()}'")
@@ -287,7 +288,8 @@ def _read_motion_header(path: str, lines: list[str], motion_at: int) -> tuple[in
             raise ValueError
         frame_time = float(time_line[2])
     except ValueError:
-        raise BvhError(f"{path}, line {n2 + 1}: expected 'Frame Time: <seconds>', found '{lines[n2].strip()}'") from None
+        raise BvhError(f"{path}, line {n2 + 1}: expected 'Frame Time: <seconds>', "
+                       f"found '{lines[n2].strip()}'") from None
     if not (np.isfinite(frame_time) and frame_time > 0):
         raise BvhError(f"{path}, line {n2 + 1}: the frame time must be a positive number of seconds")
     return int(frames_line[1]), frame_time, n2 + 1
@@ -339,7 +341,8 @@ def write_bvh(path: str | os.PathLike, rotvecs: np.ndarray, root_translation: np
                 emit(c, depth + 1)
         if j in end_offsets:
             e = end_offsets[j]
-            out.extend([f"{pad}\tEnd Site", pad + "\t{", f"{pad}\t\tOFFSET {e[0]:.6f} {e[1]:.6f} {e[2]:.6f}", pad + "\t}"])
+            out.extend([f"{pad}\tEnd Site", pad + "\t{",
+                        f"{pad}\t\tOFFSET {e[0]:.6f} {e[1]:.6f} {e[2]:.6f}", pad + "\t}"])
         out.append(pad + "}")
 
     emit(0, 0)

@@ -353,7 +353,8 @@ def segment_features(positions: np.ndarray, fps: float) -> np.ndarray:
     a still pose are 0."""
     p = _canonical(positions)
     if p.ndim != 3:
-        raise ValueError(f"expected one segment of shape (T, {NUM_JOINTS}, 3), got {p.shape}; see segment_features_batch")
+        raise ValueError(f"expected one segment of shape (T, {NUM_JOINTS}, 3), got {p.shape}; "
+                         "see segment_features_batch")
     return _features(p[None], _check_fps(fps))[0]
 
 

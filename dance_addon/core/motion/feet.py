@@ -7,8 +7,9 @@ Contacts (`contacts`): per ankle and frame, on the ground when the ankle is low 
 falling. With hysteresis, so contacts do not flicker: a contact starts when the ankle is within
 ENTER_HEIGHT of its floor level and moves up or down slower than ENTER_SPEED, and lasts until it
 rises above EXIT_HEIGHT or moves vertically faster than EXIT_SPEED (horizontal speed does not
-count: a low foot that slides is exactly what locking must stop); contacts shorter than MIN_FRAMES are dropped. The floor level of an
-ankle is its own 5th-percentile height over the dance (a dancer has a foot down most of the time).
+count: a low foot that slides is exactly what locking must stop); contacts shorter than MIN_FRAMES are
+dropped. The floor level of an ankle is its own 5th-percentile height over the dance (a dancer has a
+foot down most of the time).
 
 Locking (`lock_feet`): while a foot is in contact its ankle is held where the contact began, and
 the leg is solved again with an analytic two-bone IK:

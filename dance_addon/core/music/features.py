@@ -57,10 +57,26 @@ from functools import lru_cache
 import numpy as np
 
 from .audio import ANALYSIS_SR, AudioError, load_audio, resample, to_mono
-from .beats import (downbeat_phase, estimate_tempo, onset_strength, peak_near, pick_onsets, prefer_double_tempo,
-                    track_beats)
-from .spectral import (chroma_filterbank, dct_matrix, frames, mel_filterbank, normalize_max, pad_centred,
-                       power_spectrum, power_to_db, rms)
+from .beats import (
+    downbeat_phase,
+    estimate_tempo,
+    onset_strength,
+    peak_near,
+    pick_onsets,
+    prefer_double_tempo,
+    track_beats,
+)
+from .spectral import (
+    chroma_filterbank,
+    dct_matrix,
+    frames,
+    mel_filterbank,
+    normalize_max,
+    pad_centred,
+    power_spectrum,
+    power_to_db,
+    rms,
+)
 
 __all__ = ["ANALYSIS_SR", "AudioError", "FEATURES_VERSION", "FEATURE_COLUMNS", "MusicFeatures", "beat_times_of",
            "extract_features", "load_audio"]
