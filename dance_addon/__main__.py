@@ -1,4 +1,7 @@
-"""Command line: `python -m dance_addon generate ...` (no Blender needed), `... bake ...` and `... demo ...` (headless Blender).
+"""Command line: `dance-addon generate ...` (no Blender needed), `... bake ...`, `... demo ...` (headless Blender).
+
+`make setup` installs the `dance-addon` command into .venv (pyproject.toml); `python -m dance_addon`
+is the same command.
 
 Each makes the dance by one of three methods (--method, default "graph"): "graph" (real mocap
 moves of the action graph chosen to match the music, time-warped onto its beats; the dancer
@@ -10,29 +13,156 @@ with the dance's root path and the feet on Y = 0, root_translation (T, 3), joint
 method, style, and for the graph methods its moves as JSON) and optionally a BVH of the canonical
 skeleton.
 bake: does in headless Blender what the panel's Bake does: adds the song as a sound strip, bakes
-the dance onto the rig (a rig from a .blend, or the built-in dancer), saves a .blend.
+the dance onto the rig (a rig from a .blend, or the built-in dancer), saves a .blend. With
+--variations N, N dances in one pass, each its own action; with --markers, a timeline marker at
+each move. With --reroll START END --seed S on a --rig that already has a dance (its active
+action), only frames START to END change, to a new stretch of dance joined to the frames around
+it (blender/reroll.py), as the panel's Re-roll does.
 demo: bakes a track of immich-memories-music onto the built-in dancer, saves OUT/demo.blend and
 renders OUT/demo.mp4 (Workbench, with the music, the camera following the dancer),
 OUT/demo_contact.png, OUT/demo.gif (the first seconds, for a README) and OUT/demo_methods.png (the
 same song danced by each method, one row each).
 
-Bad input (an unknown method, a missing model or graph folder, a negative seed...) prints one
-line "error: ..." on stderr and exits with code 2.
+Bad input (an unknown method or option, a missing model or graph folder, a negative or
+fractional seed, a frame rate of 0, a song with less than a second of audio...) prints one line
+"dance-addon: error: ..." on stderr, writes nothing and exits with code 2. A long `generate` or
+`bake` draws a progress bar on stderr when stderr is a terminal (never in pipes and logs;
+TQDM_DISABLE=1 turns it off); stdout carries the result lines alone.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+import warnings
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
 from .core.choreography.compose import DEFAULT_METHOD, FLOOR_RADIUS, METHOD_LABELS, METHODS, USES_GRAPH, USES_MODEL
 
+PROG = "dance-addon"
+MAX_VARIATIONS = 16        # as the bake's (blender/bake.py, which the command line imports only with Blender)
+MIN_SECONDS = 1.0          # the shortest song generate dances to (as the bake's shortest frame range)
+
 
 class CliError(Exception):
-    """Bad input: main prints the message as one "error: ..." line and exits with code 2."""
+    """Bad input: main prints the message as one "dance-addon: error: ..." line and exits with code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's own errors (an unknown choice, a missing argument, a value of the wrong kind) as
+    one line on stderr, "dance-addon: error: ...; see dance-addon CMD --help", and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: error: {' '.join(message.split())}; see {self.prog} --help\n")
+
+
+def _seed(text: str) -> int:
+    """--seed: a whole number, 0 or above."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number 0 or above, got {text!r}")
+    return value
+
+
+def _count(most: int):
+    """A type for a whole number from 1 to `most`."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= most:
+            raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {most}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _above_zero(unit: str):
+    """A type for a finite number above 0 (a frame rate, a radius, a length), named by its unit."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"must be a number of {unit} above 0, got {text!r}")
+        return value
+
+    return parse
+
+
+class ProgressBar:
+    """A progress bar on stderr for a long run: `stage(text)` says what runs; the bar itself is
+    the progress(done, total) callback that the LSTM and the bake call (in frames).
+
+    Draws nothing when stderr is not a terminal (pipes, logs, tests: stdout and stderr stay as
+    they are) or tqdm is not installed (inside Blender); in a terminal TQDM_DISABLE=1 turns it
+    off. It never cancels (it returns None, not False). Cleared when closed."""
+
+    def __init__(self, stage: str):
+        self._bar = None
+        if not (sys.stderr is not None and sys.stderr.isatty()):
+            return
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return
+        self._bar = tqdm(desc=stage, unit=" frames", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def stage(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.set_description_str(text)
+
+    def __call__(self, done: int, total: int) -> None:
+        bar = self._bar
+        if bar is None:
+            return
+        if bar.total != total:
+            bar.total = total
+            bar.refresh()
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _load_song(path: Path) -> np.ndarray:
+    """The song's samples (music.load_audio), at least MIN_SECONDS of them (AudioError if not). A
+    file that decodes only in part (an MP3 cut short) gives that part, and one line on stderr,
+    "dance-addon: note: ...", says so."""
+    from .core.music import features as music
+    from .core.music.audio import AudioWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AudioWarning)
+        samples = music.load_audio(path)
+    seconds = len(samples) / music.ANALYSIS_SR
+    if seconds < MIN_SECONDS:
+        raise music.AudioError(f"{path}: only {seconds:.2f} s of audio decode; a dance needs at least "
+                               f"{MIN_SECONDS:g} s of music: give a longer song (or the whole file)")
+    for w in caught:
+        if issubclass(w.category, AudioWarning):
+            print(f"{PROG}: note: {w.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return samples
 
 
 def _default_model() -> Path:
@@ -56,15 +186,10 @@ def _default_graph() -> Path:
 
 
 def check_choices(args: argparse.Namespace) -> None:
-    """The method, seed and floor radius shared by every command (CliError when unusable)."""
+    """The method every command takes (CliError when unknown); the numbers (seed, floor radius,
+    frame rate, seconds) are checked by their argparse types."""
     if args.method not in METHODS:
         raise CliError(f"unknown method {args.method!r}; choose one of {', '.join(METHODS)}")
-    if args.seed < 0:
-        raise CliError(f"--seed must be 0 or above, got {args.seed}")
-    if not args.floor_radius > 0:
-        raise CliError(f"--floor-radius must be more than 0 metres, got {args.floor_radius:g}")
-    if getattr(args, "fps", None) is not None and not args.fps > 0:
-        raise CliError(f"--fps must be more than 0, got {args.fps:g}")
 
 
 def dance_positions(rotvecs: np.ndarray, root: np.ndarray) -> np.ndarray:
@@ -111,16 +236,23 @@ def cmd_generate(args: argparse.Namespace) -> int:
         elif args.style:
             style = args.style                                          # the graph's genre: compose checks it
         rate = compose_mod.method_fps(graph, model)                # the method's frame rate
-        samples = music.load_audio(args.audio)
+        samples = _load_song(args.audio)
     except (GraphError, ModelError, music.AudioError, ValueError) as e:
         raise CliError(str(e)) from None
-    feats = music.extract_features(samples, music.ANALYSIS_SR, rate, source=str(args.audio))
-    hz = f0(samples, music.ANALYSIS_SR, rate).hz if args.method == "graph" else None
-    try:
-        dance = compose_mod.compose(args.method, feats.matrix, rate, feats.beat_times, f0_hz=hz, graph=graph,
-                                    model=model, seed=args.seed, style=style, floor_radius=args.floor_radius)
-    except compose_mod.ComposeError as e:
-        raise CliError(str(e)) from None
+    with ProgressBar("music features") as progress:
+        feats = music.extract_features(samples, music.ANALYSIS_SR, rate, source=str(args.audio))
+        if args.method == "graph":
+            progress.stage("pitch track")
+        hz = f0(samples, music.ANALYSIS_SR, rate).hz if args.method == "graph" else None
+        progress.stage(f"dancing ({args.method})")
+        progress(0, len(feats.matrix))
+        try:
+            dance = compose_mod.compose(args.method, feats.matrix, rate, feats.beat_times, f0_hz=hz, graph=graph,
+                                        model=model, seed=args.seed, style=style, floor_radius=args.floor_radius,
+                                        progress=progress)
+        except compose_mod.ComposeError as e:
+            raise CliError(str(e)) from None
+        progress(len(dance.rotvecs), len(dance.rotvecs))
     fps = args.fps or dance.fps
     rotvecs, root = np.asarray(dance.rotvecs), np.asarray(dance.root, np.float64)
     if fps != dance.fps:
@@ -271,8 +403,30 @@ def contact_frames(first: int, last: int, count: int = 12) -> list[int]:
     return np.linspace(first, last, count).round().astype(int).tolist()
 
 
+BAKE_DEFAULTS = {"method": DEFAULT_METHOD, "seed": 0, "floor_radius": FLOOR_RADIUS, "start_frame": 1,
+                 "root_motion": "full", "feet": "lock", "variations": 1}
+
+
+def _reroll_conflicts(args: argparse.Namespace) -> list[str]:
+    """The bake options given with --reroll, which keeps the dance's own song, method and options."""
+    given = [f"--{k.replace('_', '-')}" for k in ("audio", "method", "graph", "model", "floor_radius", "start_frame",
+                                                 "root_motion", "feet", "variations") if getattr(args, k) is not None]
+    return given + (["--markers"] if args.markers else [])
+
+
 def cmd_bake(args: argparse.Namespace) -> int:
+    if args.reroll is not None:
+        return cmd_reroll(args)
+    if args.audio is None:
+        raise CliError("bake needs --audio SONG (or --reroll START END --seed S with --rig, to re-roll a dance "
+                       "already baked)")
+    for key, value in BAKE_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     check_choices(args)
+    if args.markers and args.method not in USES_GRAPH:
+        raise CliError(f"--markers shows the moves of the action graph's methods ({', '.join(USES_GRAPH)}); the "
+                       f"{args.method} method has none")
     song = Path(args.audio).resolve()
     if not song.is_file():
         raise CliError(f"{song}: no such file")
@@ -283,30 +437,72 @@ def cmd_bake(args: argparse.Namespace) -> int:
     from .blender import bake, character
 
     if args.rig:
-        bpy.ops.wm.open_mainfile(filepath=str(args.rig))
-        name = args.armature
-        if not name:
-            arms = [o.name for o in bpy.data.objects if o.type == "ARMATURE"]
-            if len(arms) != 1:
-                raise CliError(f"{args.rig} holds {len(arms)} armatures ({', '.join(arms)}); name one with --armature")
-            name = arms[0]
+        name = _open_rig(bpy, args)
     else:
         bpy.ops.wm.read_factory_settings(use_empty=True)
         name = character.build_dancer("Dancer")[0].name
     scene = bpy.context.scene
     strip = _add_song(bpy, song, args.start_frame)
     request = bake.BakeRequest(armature_name=name, strip_name=strip.name, root_motion=args.root_motion,
-                               feet=args.feet, **_request_choices(args))
+                               feet=args.feet, variations=args.variations, markers=args.markers,
+                               **_request_choices(args))
     try:
-        report = bake.bake(scene, request)
+        with ProgressBar(f"baking ({args.method})") as progress:
+            report = bake.bake(scene, request, progress)
+    except bake.BakeError as e:
+        raise CliError(str(e)) from None
+    if report.audio_note:                          # the file is cut short: play what dances
+        print(f"{PROG}: note: {report.audio_note}", file=sys.stderr)
+        scene.frame_end = report.frames[1]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    bpy.ops.wm.save_as_mainfile(filepath=str(args.out.resolve()))
+    print(f"baked '{report.action}' onto '{name}': frames {report.frames[0]}-{report.frames[1]}, "
+          f"{report.tempo:.0f} BPM, beat alignment {report.beat_alignment:.2f}; method {report.summary}"
+          + (f"; feet locked: {report.locked} contacts held" if report.locked is not None else "")
+          + (f"; {report.markers} markers at the moves" if args.markers else "")
+          + f"; saved {args.out}")
+    for action, alignment in report.variations[1:]:
+        print(f"variation '{action}': beat alignment {alignment:.2f} (kept beside the active '{report.action}')")
+    return 0
+
+
+def _open_rig(bpy, args: argparse.Namespace) -> str:
+    """Open --rig and return the armature to work on (--armature, or the file's only one)."""
+    bpy.ops.wm.open_mainfile(filepath=str(args.rig))
+    if args.armature:
+        return args.armature
+    arms = [o.name for o in bpy.data.objects if o.type == "ARMATURE"]
+    if len(arms) != 1:
+        raise CliError(f"{args.rig} holds {len(arms)} armatures ({', '.join(arms)}); name one with --armature")
+    return arms[0]
+
+
+def cmd_reroll(args: argparse.Namespace) -> int:
+    """bake --reroll START END --seed S --rig RIG.blend: re-roll frames START..END of the armature's
+    active dance (blender/reroll.py) and save the file to --out."""
+    conflicts = _reroll_conflicts(args)
+    if conflicts:
+        raise CliError(f"--reroll keeps the dance's own song, method and options; leave out {', '.join(conflicts)}")
+    if args.rig is None:
+        raise CliError("--reroll changes a dance already baked: give the .blend that holds it with --rig")
+    if args.seed is None:
+        raise CliError("--reroll needs --seed S: the variation the new stretch dances")
+    if not Path(args.rig).is_file():
+        raise CliError(f"{args.rig}: no such file")
+    bpy = _headless_bpy()
+
+    from .blender import bake, reroll
+
+    name = _open_rig(bpy, args)
+    start, end = args.reroll
+    try:
+        with ProgressBar("re-rolling") as progress:
+            report = reroll.reroll(bpy.context.scene, reroll.RerollRequest(name, start, end, args.seed), progress)
     except bake.BakeError as e:
         raise CliError(str(e)) from None
     args.out.parent.mkdir(parents=True, exist_ok=True)
     bpy.ops.wm.save_as_mainfile(filepath=str(args.out.resolve()))
-    print(f"baked '{report.action}' onto '{name}': frames {report.frames[0]}-{report.frames[1]}, "
-          f"{report.tempo:.0f} BPM; method {report.summary}"
-          + (f"; feet locked: {report.locked} contacts held" if report.locked is not None else "")
-          + f"; saved {args.out}")
+    print(f"re-rolled on '{name}': {report.describe()}; saved {args.out}")
     return 0
 
 
@@ -316,47 +512,63 @@ def _method_options(p: argparse.ArgumentParser) -> None:
                    help=f"how the dance is made (default {DEFAULT_METHOD}): {methods}")
     p.add_argument("--graph", type=Path, help="action graph folder (graph and guided; default: the shipped graph)")
     p.add_argument("--model", type=Path, help="LSTM model folder (lstm and guided; default: the shipped model)")
-    p.add_argument("--seed", type=int, default=0, help="picks the moves (and the LSTM's style) and the variation")
-    p.add_argument("--floor-radius", type=float, default=FLOOR_RADIUS, metavar="METRES",
+    p.add_argument("--seed", type=_seed, default=0,
+                   help="a whole number 0 or above: picks the moves (and the LSTM's style) and the variation")
+    p.add_argument("--floor-radius", type=_above_zero("metres"), default=FLOOR_RADIUS, metavar="METRES",
                    help=f"the graph methods' dancer stays within this radius (default {FLOOR_RADIUS:g})")
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m dance_addon", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog=PROG, description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True, metavar="generate|bake|demo")
     g = sub.add_parser("generate", help="music file -> dance (.npz, optional .bvh)")
     g.add_argument("--audio", type=Path, required=True)
     g.add_argument("--out", type=Path, required=True, help="output .npz")
     _method_options(g)
     g.add_argument("--style", help="instead of the seed's: the LSTM style (lstm and guided; a training clip's "
                    "name, e.g. cmu-salsa/60_02) or the graph's genre (graph, e.g. cmu-salsa)")
-    g.add_argument("--fps", type=float, help="frame rate of the output (default: the method's)")
+    g.add_argument("--fps", type=_above_zero("frames per second"),
+                   help="frame rate of the output (default: the method's)")
     g.add_argument("--bvh", type=Path, help="also write the dance as BVH")
     g.set_defaults(func=cmd_generate)
-    b = sub.add_parser("bake", help="bake onto a rig in headless Blender and save a .blend")
-    b.add_argument("--audio", type=Path, required=True)
+    b = sub.add_parser("bake", help="bake onto a rig in headless Blender and save a .blend (or re-roll frames of a "
+                       "dance baked before)")
+    b.add_argument("--audio", type=Path, help="the song (not with --reroll: the dance's own song is kept)")
     b.add_argument("--out", type=Path, required=True, help="output .blend")
     b.add_argument("--rig", type=Path, help=".blend holding the character (default: the built-in dancer)")
     b.add_argument("--armature", help="armature object name in --rig")
     _method_options(b)
-    b.add_argument("--start-frame", type=int, default=1, help="where the song starts on the timeline")
-    b.add_argument("--root-motion", choices=("full", "in_place", "orientation"), default="full",
+    b.add_argument("--start-frame", type=int, help="where the song starts on the timeline (default 1)")
+    b.add_argument("--root-motion", choices=("full", "in_place", "orientation"),
                    help="move the root with the dance (full), dance on the spot (in_place) or never move it")
-    b.add_argument("--feet", choices=("lock", "off"), default="lock",
+    b.add_argument("--feet", choices=("lock", "off"),
                    help="hold planted feet where they land (lock, the default) or key the legs as danced (off)")
-    b.set_defaults(func=cmd_bake)
+    b.add_argument("--variations", type=_count(MAX_VARIATIONS), metavar="N",
+                   help="make N dances of the song in one pass (seeds SEED .. SEED + N - 1), each its own action "
+                   "'Dance - <song> #k'; the first becomes active, the others are kept (default 1)")
+    b.add_argument("--markers", action="store_true",
+                   help="a timeline marker at each move's first frame, named after its source clip (graph, guided)")
+    b.add_argument("--reroll", type=int, nargs=2, metavar=("START", "END"),
+                   help="re-roll frames START to END of the --rig armature's dance (its active action) with --seed: "
+                   "only those frames change, joined to the frames around them; the dance's own song, method "
+                   "and options are kept")
+    # None: not given (bake fills in BAKE_DEFAULTS; --reroll refuses options it would not use)
+    b.set_defaults(func=cmd_bake, method=None, seed=None, floor_radius=None, start_frame=None)
     d = sub.add_parser("demo", help="bake a bundled track onto the built-in dancer; render a preview video, "
                        "a contact sheet, a GIF and the methods side by side")
     d.add_argument("--out-dir", type=Path, default=Path("out"))
     d.add_argument("--audio", type=Path, help=f"song (default: immich-memories-music's {DEMO_TRACK})")
     _method_options(d)
-    d.add_argument("--seconds", type=float, default=8.0, help="length of the preview video (the GIF: at most 4 s)")
+    d.add_argument("--seconds", type=_above_zero("seconds"), default=8.0,
+                   help="length of the preview video (the GIF: at most 4 s)")
     d.set_defaults(func=cmd_demo)
-    args = p.parse_args(argv)
+    args, unknown = p.parse_known_args(argv)
+    if unknown:                                   # told with the command's own --help
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return args.func(args)
     except CliError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
 
 

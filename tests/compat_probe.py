@@ -9,6 +9,7 @@ where the bpy module has audio (4.5 and later), also bakes SONG with MODEL_DIR.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -19,10 +20,10 @@ import numpy as np  # noqa: E402
 
 
 def main(model_dir: str, song: str) -> dict:
-    from dance_addon.blender import bake, character, keying, retarget
+    from dance_addon.blender import bake, character, keying, rig_io
+    from dance_addon.core.motion.rotations import quat_to_matrix
     from dance_addon.core.rig import bonemaps
     from dance_addon.core.rig.posing import pose_rig
-    from dance_addon.core.motion.rotations import quat_to_matrix
 
     facts: dict = {"version": bpy.app.version_string, "slotted": "slots" in bpy.types.Action.bl_rna.properties}
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -30,7 +31,7 @@ def main(model_dir: str, song: str) -> dict:
     arm, _ = character.build_dancer("Dancer")
     rng = np.random.default_rng(0)
     rv = np.cumsum(rng.normal(scale=0.05, size=(30, 20, 3)), axis=0)
-    rest = retarget.rig_rest(arm)
+    rest = rig_io.rig_rest(arm)
     pose = pose_rig(rest, bonemaps.detect(rest.names).bone_map, rv, np.tile([0.0, 0.93, 0.0], (30, 1)))
     target = keying.new_action("Probe", arm.name)
     frames = np.arange(1, 31, dtype=np.float64)
@@ -51,7 +52,39 @@ def main(model_dir: str, song: str) -> dict:
                                                                                    frame_start=1)
         report = bake.bake(scene, bake.BakeRequest("Dancer", "song", Path(model_dir), seed=1))
         facts["bake"] = {"action": report.action, "frames": list(report.frames), "bones": report.bones}
+    facts["interactive"] = _interactive_bake(scene, arm, facts["has_audio"])
     return facts
+
+
+def _interactive_bake(scene, arm, has_audio: bool) -> dict:
+    """The add-on's classes register, and (with audio) the Bake operator's job runs in its worker
+    and its modal step applies it, as in Blender's window (see tests/test_bake_interactive.py)."""
+    import dance_addon
+    from dance_addon.blender import bake_job, operators
+
+    dance_addon.register()
+    try:
+        s = scene.dance
+        s.armature = arm
+        out: dict = {"registered": True, "poll": bpy.ops.dance.bake.poll()}
+        if has_audio:
+            s.use_strip_range, s.frame_start, s.frame_end = False, 1, 120
+            job = operators.start_bake(bpy.context)
+            out["poll_while_baking"] = bpy.ops.dance.bake.poll()
+            job.wait()
+            status, (level, message) = operators.bake_step(job, bpy.context, _Event("TIMER"))
+            out.update(status=sorted(status), message=message, action=arm.animation_data.action.name,
+                       running=len(bake_job._RUNNING))
+        return out
+    finally:
+        dance_addon.unregister()
+
+
+class _Event:
+    value = "NOTHING"
+
+    def __init__(self, type: str):
+        self.type = type
 
 
 def _has_aud() -> bool:
@@ -63,4 +96,8 @@ def _has_aud() -> bool:
 
 
 if __name__ == "__main__":
-    print("PROBE " + json.dumps(main(*sys.argv[1:3])))
+    print("PROBE " + json.dumps(main(*sys.argv[1:3])), flush=True)
+    # The bpy 4.2 module crashes in its own teardown at interpreter exit once an add-on's
+    # properties were registered (even after unregistering them); the probe's work is done and
+    # printed, so leave without that teardown.
+    os._exit(0)

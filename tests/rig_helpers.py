@@ -1,9 +1,9 @@
 """Shared helpers for tests that bake canonical motion onto real rigs and measure the result."""
 import numpy as np
 
+from dance_addon.core.motion import skeleton as sk
 from dance_addon.core.rig import bonemaps
 from dance_addon.core.rig import posing as core_rig
-from dance_addon.core.motion import skeleton as sk
 
 
 def smooth_motion(n=40, seed=0):
@@ -19,14 +19,14 @@ def smooth_motion(n=40, seed=0):
 
 def bake_motion(bpy, obj, rv, trans):
     """Key the motion on frames 1..n of a new active action on obj (detected preset, its constants too)."""
-    from dance_addon.blender import keying, retarget
+    from dance_addon.blender import keying, rig_io
 
-    rest = retarget.rig_rest(obj)
+    rest = rig_io.rig_rest(obj)
     det = bonemaps.detect(rest.names)
     preset = bonemaps.PRESETS[det.preset]
     pose = core_rig.pose_rig(rest, det.bone_map, rv, trans, extra_bones=preset.extra_bones)
     frames = np.arange(1, len(rv) + 1, dtype=np.float64)
-    target = retarget.key_pose(obj, pose, frames, "Dance", preset.constants)
+    target = rig_io.key_pose(obj, pose, frames, "Dance", preset.constants)
     keying.assign(obj, target)
     return det.bone_map
 

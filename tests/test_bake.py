@@ -11,9 +11,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from dance_addon.core.music import features as music_mod
 from dance_addon.core.choreography.lstm import Cancelled
-from dance_addon.core.motion.skeleton import MOTION_DIM
+from dance_addon.core.motion.motion_code import FRAME_DIM
+from dance_addon.core.music import features as music_mod
 from training.export import export_model
 from training.model import DanceGenerator, GeneratorConfig, MusicCoderConfig
 
@@ -26,11 +26,11 @@ def tiny_model_dir(folder, precision: str = "float32"):
     """A tiny random-init model with the add-on's real music features, exported to folder/tiny."""
     torch.manual_seed(0)
     rng = np.random.default_rng(1)
-    norm = {"motion_mean": np.zeros(MOTION_DIM), "motion_std": np.full(MOTION_DIM, 0.3),
+    norm = {"motion_mean": np.zeros(FRAME_DIM), "motion_std": np.full(FRAME_DIM, 0.3),
             "music_mean": np.zeros(F), "music_std": np.ones(F)}
     path = export_model(DanceGenerator(TINY).eval(), folder / "tiny", fps=30.0,
                         features_version=music_mod.FEATURES_VERSION, feature_columns=music_mod.FEATURE_COLUMNS,
-                        norm=norm, start_poses=rng.normal(size=(4, MOTION_DIM)), feedback_noise_std=0.05,
+                        norm=norm, start_poses=rng.normal(size=(4, FRAME_DIM)),
                         provenance={"data": "random init, for tests"}, licence="MIT", model_version="test",
                         precision=precision)
     return path.parent
@@ -131,7 +131,7 @@ def test_graph_bake_travels_with_root_motion_and_stays_put_in_place(scene_with_s
     """10 s of the song by a graph method: the pelvis bone's keys travel the floor with "full" root
     motion (real mocap root translation) and stay over one spot "in_place"; the report names the
     method and the clips the moves came from."""
-    from dance_addon.blender import bake, operators
+    from dance_addon.blender import bake, bake_job
 
     bpy, scene, strip, arm = scene_with_song
     first = strip.frame_final_start
@@ -145,7 +145,7 @@ def test_graph_bake_travels_with_root_motion_and_stays_put_in_place(scene_with_s
     assert dict(report.clips)[most] == report.clips[0][1]             # the most used clip, with its count
     if method == "guided":
         assert report.style == "style 0" and "guided by style style 0" in report.summary
-    text = operators._describe(report)
+    text = bake_job.describe(report)
     assert text.startswith(report.summary + "; 'Dance - song'") and f"moves from {report.clips[0][0]}" in text
     fcurves = arm.animation_data.action.layers[0].strips[0].channelbag(arm.animation_data.action.slots[0]).fcurves
     assert {fc.array_index for fc in fcurves if fc.data_path == 'pose.bones["pelvis"].location'} == {0, 1, 2}
@@ -160,6 +160,47 @@ def test_graph_bake_travels_with_root_motion_and_stays_put_in_place(scene_with_s
     still = _pelvis_path(scene, arm, frames)
     assert np.hypot(*np.ptp(still[:, :2], axis=0)) < 1e-3
     assert np.allclose(still[:, 2], travel[:, 2], atol=1e-4)              # heights follow the same floor rule
+
+
+@pytest.mark.parametrize("feet", ["lock", "off"])
+def test_root_orientation_only_and_floor_as_danced_on_the_keys(scene_with_song, graph_dir, feet):
+    """Root "Orientation Only": the root bone's location keys stay at rest (it neither travels nor
+    rises) while its rotation keys turn. Floor "As Danced" (keep): the pelvis at the dance's own
+    heights (the mocap's), where "On the Ground" moves it to put the lowest foot on the floor."""
+    from dance_addon.blender import bake
+
+    bpy, scene, strip, arm = scene_with_song
+    first = strip.frame_final_start
+    kw = {"method": "graph", "graph_dir": graph_dir, "model_dir": None, "feet": feet, "seed": 2,
+          "frame_start": first, "frame_end": first + 8 * 24}
+    frames = np.arange(first, first + 8 * 24, 6)
+
+    bake.bake(scene, _request(root_motion="orientation", **kw))
+    bag = arm.animation_data.action.layers[0].strips[0].channelbag(arm.animation_data.action.slots[0])
+    location = [fc for fc in bag.fcurves if fc.data_path == 'pose.bones["pelvis"].location']
+    assert len(location) == 3 and all(np.allclose([k.co[1] for k in fc.keyframe_points], 0.0) for fc in location)
+    still = _pelvis_path(scene, arm, frames)
+    assert np.ptp(still, axis=0).max() < 1e-4
+    turning = np.array([_pelvis_turn(scene, arm, f) for f in frames])
+    assert np.ptp(turning) > 0.1                                          # radians: the pelvis still turns
+
+    plan = bake.plan_bake(scene, _request(floor="keep", **kw))
+    result = bake.compute_bake(plan)
+    bake.apply_bake(plan, result)
+    as_danced = _pelvis_path(scene, arm, frames)
+    # the code-built dancer has the canonical proportions (scale 1) and its soles on Z = 0
+    assert np.allclose(as_danced[:, 2], result.root[frames - first, 1], atol=1e-4)
+    bake.bake(scene, _request(floor="ground", **kw))
+    grounded = _pelvis_path(scene, arm, frames)
+    assert np.abs(grounded[:, 2] - as_danced[:, 2]).max() > 0.01
+    assert np.allclose(grounded[:, :2], as_danced[:, :2], atol=1e-4)     # the same travel either way
+
+
+def _pelvis_turn(scene, arm, frame) -> float:
+    """The pelvis bone's heading in the world at a frame (radians about Z)."""
+    scene.frame_set(int(frame))
+    m = np.array(arm.matrix_world.to_3x3()) @ np.array(arm.pose.bones["pelvis"].matrix.to_3x3())
+    return float(np.arctan2(m[1, 0], m[0, 0]))
 
 
 def test_face_front_turns_the_root_path_with_the_dancer():
@@ -285,7 +326,7 @@ def test_bad_input_is_refused_and_changes_nothing(scene_with_song, model_dir, tm
         match = "cannot be mapped"
     elif case == "bad_model":
         bad = shutil.copytree(model_dir, tmp_path / "bad_model")
-        (bad / "step.onnx").write_bytes(b"not a model")
+        (bad / "rollout.onnx").write_bytes(b"not a model")
         req.model_dir = bad
         match = "corrupt"
     elif case == "other_skeleton_model":

@@ -78,11 +78,14 @@ def test_locked_feet_stay_on_the_floor_of_the_rig(bpy_module, music_tracks, real
     assert np.abs(np.diff(_knee_angles(heads), axis=0)).max() <= real_knee_step
 
 
-def test_unlocked_lstm_feet_skate_and_locking_stops_it(bpy_module, music_tracks):
-    """The LSTM dances in place with sliding feet: with feet off they skate far beyond real mocap."""
+def test_lstm_feet_on_the_rig_skate_no_more_than_real_mocap_locked_or_not(bpy_module, music_tracks):
+    """The shipped LSTM (trained with a loss on planted feet, issue 12) keeps its planted feet
+    about still even with feet off (the first LSTM skated over 60 cm/s there), and locking keeps
+    them within real mocap's 25-30 cm/s."""
     _, off_heads, _ = _bake(bpy_module, music_tracks[1], "lstm", 1.0, "off")
     _, on_heads, _ = _bake(bpy_module, music_tracks[1], "lstm", 1.0, "lock")
-    assert _planted_skate(off_heads) > 60.0 > 30.0 >= _planted_skate(on_heads)
+    assert _planted_skate(off_heads) <= 41.4               # 2x the real held-out pairs' 20.7 cm/s
+    assert _planted_skate(on_heads) <= 30.0
 
 
 def test_a_bad_feet_option_is_refused_and_changes_nothing(bpy_module, music_tracks):

@@ -11,7 +11,7 @@ from test_bake import tiny_model_dir
 from test_extension import MODULE, linked_extension  # noqa: F401  (the fixture)
 
 
-def test_method_setting_request_and_result_line(linked_extension, music_tracks, tmp_path):
+def test_method_setting_request_and_result_line(linked_extension, music_tracks, tmp_path):  # noqa: F811  (the fixture)
     bpy = linked_extension
     import addon_utils
 

@@ -28,7 +28,7 @@ def test_video_carries_the_song(bpy_module, music_tracks, tmp_path):
 
 def test_contact_sheet_shows_each_frame_in_order(bpy_module, tmp_path):
     bpy = bpy_module
-    from dance_addon.blender import character, keying, preview, retarget
+    from dance_addon.blender import character, keying, preview, rig_io
 
     scene = bpy.context.scene
     arm, body = character.build_dancer("Dancer")
@@ -36,9 +36,9 @@ def test_contact_sheet_shows_each_frame_in_order(bpy_module, tmp_path):
     rv = np.zeros((2, 20, 3))
     rv[0, 14, 2], rv[0, 15, 2] = -1.3, 1.3
     rv[1, 14, 2], rv[1, 15, 2] = 1.0, -1.0
-    rest = retarget.rig_rest(arm)
+    rest = rig_io.rig_rest(arm)
     pose = pose_rig(rest, bonemaps.detect(rest.names).bone_map, rv, np.tile([0.0, 0.93, 0.0], (2, 1)))
-    target = retarget.key_pose(arm, pose, np.array([1.0, 2.0]), "Swing")
+    target = rig_io.key_pose(arm, pose, np.array([1.0, 2.0]), "Swing")
     keying.assign(arm, target)
     preview.stage(scene, body, width=160, height=120)
     sheet = preview.contact_sheet(scene, tmp_path / "sheet.png", [1, 2, 1], columns=2)

@@ -16,7 +16,7 @@ IK_FK_BONES = ("upper_arm_parent.L", "upper_arm_parent.R", "thigh_parent.L", "th
 @pytest.fixture(scope="module")
 def rigify_blend(tmp_path_factory):
     """A .blend holding the rig that Rigify generates from Blender's human metarig (made once: ~10 s)."""
-    import bpy
+    import bpy  # noqa: I001  (bpy must come first)
     import addon_utils  # importable once bpy is
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -90,10 +90,10 @@ def test_rigify_controls_dance_like_our_rig(bpy_module, rigify_blend):
 
 def test_deform_bones_are_refused_on_a_generated_rig(bpy_module, rigify_blend):
     """Keys on DEF- bones would not show (they copy the controls): the map is refused, saying why."""
-    from dance_addon.blender import retarget
+    from dance_addon.blender import rig_io
 
     rig = _open(bpy_module, rigify_blend)
-    rest = retarget.rig_rest(rig)
+    rest = rig_io.rig_rest(rig)
     deform = bonemaps.apply_preset(bonemaps.PRESETS["rigify_def"], rest.names).bone_map
     rv, trans = smooth_motion(n=3)
     with pytest.raises(RigError, match="copies bone .* map the bone that drives it"):

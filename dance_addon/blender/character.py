@@ -17,7 +17,8 @@ from ..core.rig.posing import CANONICAL_TO_BLENDER
 _HEAD_TOP = np.array([0.0, 0.22, 0.0])
 
 
-def canonical_bone_segments(offsets: np.ndarray = sk.REST_OFFSETS) -> list[tuple[str, str | None, np.ndarray, np.ndarray]]:
+def canonical_bone_segments(
+        offsets: np.ndarray = sk.REST_OFFSETS) -> list[tuple[str, str | None, np.ndarray, np.ndarray]]:
     """(name, parent name, head, tail) of each bone in Blender space, soles on Z = 0."""
     rest = sk.rest_positions(offsets)
     rest[:, 1] += sk.STANDING_HEIGHT

@@ -69,9 +69,20 @@ def write_bone_rotations(target: ActionTarget, pose_bone: bpy.types.PoseBone, fr
 
     Returns the number of F-curves written.
     """
-    path = f'pose.bones["{bpy.utils.escape_identifier(pose_bone.name)}"]'
-    group = pose_bone.name
-    mode = pose_bone.rotation_mode
+    prop, channels = rotation_channels(pose_bone.rotation_mode, quats)
+    for i, values in enumerate(channels):
+        write_curve(target, f"{bone_path(pose_bone)}.{prop}", i, pose_bone.name, frames, values)
+    return len(channels)
+
+
+def bone_path(pose_bone: bpy.types.PoseBone) -> str:
+    return f'pose.bones["{bpy.utils.escape_identifier(pose_bone.name)}"]'
+
+
+def rotation_channels(mode: str, quats: np.ndarray) -> tuple[str, np.ndarray]:
+    """A bone's rotation property in rotation mode `mode` and its channels (C, T) for (T, 4) w-first
+    quaternions over time: quaternions made continuous in sign, Euler angles unwrapped (each frame's
+    channels depend only on that frame and the ones before it)."""
     q = quat_continuity(np.asarray(quats, dtype=np.float64))
     if mode == "QUATERNION":
         channels = q.T
@@ -89,9 +100,7 @@ def write_bone_rotations(target: ActionTarget, pose_bone: bpy.types.PoseBone, fr
         xyz = np.stack([euler[:, ours.index(ax)] for ax in "XYZ"], axis=1)
         channels = np.unwrap(xyz, axis=0).T
         prop = "rotation_euler"
-    for i, values in enumerate(channels):
-        write_curve(target, f"{path}.{prop}", i, group, frames, values)
-    return len(channels)
+    return prop, channels
 
 
 def write_bone_locations(target: ActionTarget, pose_bone: bpy.types.PoseBone, frames: np.ndarray,
@@ -108,6 +117,60 @@ def write_bone_property(target: ActionTarget, pose_bone: bpy.types.PoseBone, pro
     bone = bpy.utils.escape_identifier(pose_bone.name)
     path = f'pose.bones["{bone}"]["{bpy.utils.escape_identifier(prop)}"]'
     return write_curve(target, path, 0, pose_bone.name, frames, values)
+
+
+def action_fcurves(action: bpy.types.Action):
+    """The F-curves of an action written by new_action (its first slot's channelbag on 4.4+)."""
+    if hasattr(action, "slots"):
+        if not len(action.slots) or not len(action.layers) or not len(action.layers[0].strips):
+            return None
+        bag = action.layers[0].strips[0].channelbag(action.slots[0])
+        return None if bag is None else bag.fcurves
+    return action.fcurves
+
+
+_CONSTANT = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["CONSTANT"].value
+
+
+def set_key_values(fc: bpy.types.FCurve, frames: np.ndarray, values: np.ndarray, hold_last: bool = False) -> None:
+    """New values for the keys of fc at `frames` (each must have a key exactly there), interpolated
+    as the bake keys (Bezier), or, with hold_last, the last of them held until the next key
+    (constant: for a quaternion that changes sign or an angle that changes by a whole turn to the
+    next key, which Bezier would swing through between the two frames). Every other key keeps its
+    frame, value and interpolation bit for bit (written back as read), and the handles are worked
+    out again (auto handles follow their neighbours)."""
+    n = len(fc.keyframe_points)
+    co = np.empty(2 * n, dtype=np.float32)
+    fc.keyframe_points.foreach_get("co", co)
+    co = co.reshape(n, 2)
+    at = np.searchsorted(co[:, 0], np.asarray(frames, np.float32))
+    if np.any(at >= n) or np.any(co[np.minimum(at, n - 1), 0] != np.asarray(frames, np.float32)):
+        raise KeyError(f"{fc.data_path}[{fc.array_index}] has no key on some of frames {int(frames[0])}-"
+                       f"{int(frames[-1])}")
+    co[at, 1] = values
+    interpolation = np.empty(n, dtype=np.int32)
+    fc.keyframe_points.foreach_get("interpolation", interpolation)
+    interpolation[at] = _BEZIER
+    if hold_last:
+        interpolation[at[-1]] = _CONSTANT
+    fc.keyframe_points.foreach_set("co", co.ravel())
+    fc.keyframe_points.foreach_set("interpolation", interpolation)
+    fc.update()
+
+
+def key_values(fc: bpy.types.FCurve) -> np.ndarray:
+    """(K, 2) the (frame, value) of every key of fc."""
+    co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
+    fc.keyframe_points.foreach_get("co", co)
+    return co.reshape(-1, 2)
+
+
+def assign_action(obj: bpy.types.Object, action: bpy.types.Action) -> None:
+    """Make an action written by new_action the object's active action (with its first slot on 4.4+)."""
+    ad = obj.animation_data or obj.animation_data_create()
+    ad.action = action
+    if hasattr(action, "slots") and len(action.slots):
+        ad.action_slot = action.slots[0]
 
 
 def assign(obj: bpy.types.Object, target: ActionTarget) -> None:

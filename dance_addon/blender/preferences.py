@@ -11,10 +11,23 @@ ADDON_PACKAGE = __package__.rpartition(".")[0]
 
 def user_bone_maps_folder(create: bool = False) -> Path:
     """Where the user's bone-map presets live: the extension's user folder (kept across updates),
-    or Blender's config folder when the add-on runs as a plain module (command line)."""
+    or Blender's config folder when the add-on runs as a plain module (command line).
+
+    create: make the folder if it is missing; OSError when it cannot be (Blender's own helpers
+    would return "" then, which is the current directory)."""
     if ADDON_PACKAGE.startswith("bl_ext."):
-        return Path(bpy.utils.extension_path_user(ADDON_PACKAGE, path="bone_maps", create=create))
-    return Path(bpy.utils.user_resource("CONFIG", path="dance_addon/bone_maps", create=create))
+        folder = Path(bpy.utils.extension_path_user(ADDON_PACKAGE, path="bone_maps"))
+    else:
+        folder = Path(bpy.utils.user_resource("CONFIG", path="dance_addon/bone_maps"))
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _models_folder_changed(self, context) -> None:
+    from .properties import forget_model_folders  # properties imports this module
+
+    forget_model_folders()
 
 
 class DANCE_AP_preferences(bpy.types.AddonPreferences):
@@ -25,6 +38,7 @@ class DANCE_AP_preferences(bpy.types.AddonPreferences):
         description="A folder of dance models (.onnx) to offer beside the shipped ones",
         subtype="DIR_PATH",
         default="",
+        update=_models_folder_changed,
     )
 
     def draw(self, context):

@@ -233,7 +233,7 @@ def contact_sheet(scene: bpy.types.Scene, path: Path, frames: list[int], columns
 
 def _to_pil(pixels: np.ndarray):
     """A Pillow RGB image of render_still's pixels (bottom row first)."""
-    from PIL import Image       # Pillow: the demo's environment has it, Blender's own Python need not
+    from PIL import Image  # Pillow: the demo's environment has it, Blender's own Python need not
 
     rgb = np.clip(pixels[::-1, :, :3] * 255 + 0.5, 0, 255).astype(np.uint8)
     return Image.fromarray(np.ascontiguousarray(rgb), "RGB")

@@ -1,4 +1,5 @@
-"""Read an armature's rest pose for core.rig.posing, and key a computed pose into a new action."""
+"""Rig I/O: read an armature's rest pose for core/rig/posing.py (rig_rest), and key a posed dance into
+a new action (key_pose). The retargeting itself, canonical motion onto a rig, is core/rig/posing.py."""
 from __future__ import annotations
 
 import bpy

@@ -77,18 +77,37 @@ def strip_span(scene: bpy.types.Scene, strip) -> StripSpan:
     return StripSpan(strip.name, path, first, end, fps, source_start)
 
 
-def decode_strip_audio(strip) -> np.ndarray:
-    """The strip's sound as mono samples at the analysis rate (music.load_audio): from the copy
-    packed into the .blend when there is one (that is what Blender plays), else from its file."""
+@dataclass(frozen=True)
+class StripAudio:
+    """Where a strip's sound comes from, read off the file on Blender's main thread so that a worker
+    thread can decode it later (decode_audio) without touching bpy: its file, or the copy packed
+    into the .blend (that is what Blender plays) when there is one."""
+    name: str              # the strip's name, for messages
+    path: str              # absolute
+    packed: bytes | None   # the packed copy's bytes, else None
+
+
+def strip_audio(strip) -> StripAudio:
+    """The strip's sound source (main thread: reads bpy)."""
     packed = strip.sound.packed_file
     path = bpy.path.abspath(strip.sound.filepath, library=strip.sound.library)
-    if packed is None:
-        return music.load_audio(path)
+    return StripAudio(strip.name, path, None if packed is None else bytes(packed.data))
+
+
+def decode_audio(audio: StripAudio) -> np.ndarray:
+    """The sound as mono samples at the analysis rate (music.load_audio); no bpy access, so any thread."""
+    if audio.packed is None:
+        return music.load_audio(audio.path)
     with tempfile.TemporaryDirectory(prefix="dance-packed-") as folder:
-        copy = Path(folder) / (Path(path).name or "packed_sound")
-        copy.write_bytes(bytes(packed.data))
+        copy = Path(folder) / (Path(audio.path).name or "packed_sound")
+        copy.write_bytes(audio.packed)
         try:
             return music.load_audio(copy)
         except music.AudioError as e:
-            raise music.AudioError(f"the sound packed into the .blend for '{strip.name}' ({Path(path).name}): "
+            raise music.AudioError(f"the sound packed into the .blend for '{audio.name}' ({Path(audio.path).name}): "
                                    f"{str(e).split(': ', 1)[-1]}") from None
+
+
+def decode_strip_audio(strip) -> np.ndarray:
+    """The strip's sound as mono samples at the analysis rate (strip_audio, then decode_audio)."""
+    return decode_audio(strip_audio(strip))

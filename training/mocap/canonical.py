@@ -1,4 +1,6 @@
-"""Retargeting by world rotations: any source skeleton's motion to the canonical skeleton.
+"""Mocap onto the canonical skeleton by world rotations: any source skeleton's motion (a BVH's, AIST++'s)
+to the canonical 20 joints, for the training data (training only: the add-on poses users' rigs with
+dance_addon/core/rig/posing.py).
 
 The idea. Each canonical joint i is driven by one source joint s(i). Take a reference pose of
 the source (its rest if that is a T-pose, or a neutral standing frame) with world rotations
@@ -35,8 +37,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rotations import matrix_to_rotvec
-from .skeleton import END_OFFSETS, LEFT_RIGHT_PAIRS, NUM_JOINTS, PARENTS, REST_OFFSETS
+from dance_addon.core.motion.rotations import align_vectors, matrix_to_rotvec
+from dance_addon.core.motion.skeleton import END_OFFSETS, LEFT_RIGHT_PAIRS, NUM_JOINTS, PARENTS, REST_OFFSETS
 
 EXT_PARENTS: tuple[int, ...] = PARENTS + tuple(END_OFFSETS)                     # (24,)
 EXT_OFFSETS = np.concatenate([REST_OFFSETS, np.stack(list(END_OFFSETS.values()))])  # (24, 3) metres
@@ -50,30 +52,6 @@ def ext_rest_positions() -> np.ndarray:
     for i in range(1, NUM_EXT):
         pos[i] = pos[EXT_PARENTS[i]] + EXT_OFFSETS[i]
     return pos
-
-
-def align_vectors(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Minimal rotation (..., 3, 3) taking direction a (..., 3) to direction b (..., 3).
-
-    For opposite directions the axis is any one perpendicular to a (the rotation is 180 deg).
-    """
-    a = np.asarray(a, float) / np.linalg.norm(a, axis=-1, keepdims=True)
-    b = np.asarray(b, float) / np.linalg.norm(b, axis=-1, keepdims=True)
-    v = np.cross(a, b)
-    c = np.sum(a * b, axis=-1)[..., None, None]
-    vx = np.zeros(v.shape + (3,))
-    vx[..., 0, 1], vx[..., 0, 2], vx[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
-    vx[..., 1, 0], vx[..., 2, 0], vx[..., 2, 1] = v[..., 2], -v[..., 1], v[..., 0]
-    near_opposite = c[..., 0, 0] < -1.0 + 1e-9
-    r = np.eye(3) + vx + vx @ vx / np.maximum(1.0 + c, 1e-12)
-    if np.any(near_opposite):
-        # 180 degrees about an axis perpendicular to a
-        helper = np.where(np.abs(a[..., :1]) < 0.9, np.array([1.0, 0, 0]), np.array([0, 1.0, 0]))
-        axis = np.cross(a, helper)
-        axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
-        flip = 2.0 * axis[..., :, None] * axis[..., None, :] - np.eye(3)
-        r = np.where(near_opposite[..., None, None], flip, r)
-    return r
 
 
 def fit_rotation(src: np.ndarray, dst: np.ndarray) -> np.ndarray:

@@ -14,12 +14,19 @@ from pathlib import Path
 
 import numpy as np
 
-from dance_addon.core.motion import retarget as rt
 from dance_addon.core.motion.bvh import BvhError, BvhMotion, read_bvh
 from dance_addon.core.motion.rotations import resample_linear, resample_rotvecs
-from dance_addon.core.motion.skeleton import (JOINT_NAMES, NUM_JOINTS, PARENTS, STANDING_HEIGHT, end_positions,
-                                       forward_kinematics, global_rotations)
+from dance_addon.core.motion.skeleton import (
+    JOINT_NAMES,
+    NUM_JOINTS,
+    PARENTS,
+    STANDING_HEIGHT,
+    end_positions,
+    forward_kinematics,
+    global_rotations,
+)
 
+from . import canonical as rt
 from .mappings import ENDS, SourceMapping
 
 EXT_NAMES = JOINT_NAMES + tuple(f"{j}_end" for j in ENDS)  # names of the extended tree's 24 joints
@@ -81,7 +88,7 @@ def coincident_joints(idx: np.ndarray, ref_pos: np.ndarray) -> list[int]:
 
 
 def bind_offsets(idx: np.ndarray, ref_rot: np.ndarray, ref_pos: np.ndarray) -> np.ndarray:
-    """retarget.bind_offsets, with coincident joints (see coincident_joints) aligned as if they shared
+    """canonical.bind_offsets, with coincident joints (see coincident_joints) aligned as if they shared
     their parent's source joint (looking through them to the next source bone), then re-based onto
     their own source joint's reference rotation, which drives them."""
     coincident = coincident_joints(idx, ref_pos)

@@ -1,7 +1,7 @@
 """Joint-name mappings from the BVH datasets in ../shared/data to the canonical skeleton.
 
 Each entry names, for every canonical joint, the source joint whose WORLD rotation drives it
-(dance_addon.core.motion.retarget explains why world rotations make unmapped source joints harmless),
+(training/mocap/canonical.py explains why world rotations make unmapped source joints harmless),
 and, for the ankles and wrists, the source joint (or End Site, "<joint>_end") that marks the
 toes and hand, which orients the ankle and wrist themselves.
 """

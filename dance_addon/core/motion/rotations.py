@@ -117,6 +117,30 @@ def matrix_to_rotvec(m) -> np.ndarray:
     return quat_to_rotvec(matrix_to_quat(m))
 
 
+def align_vectors(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Minimal rotation (..., 3, 3) taking direction a (..., 3) to direction b (..., 3).
+
+    For opposite directions the axis is any one perpendicular to a (the rotation is 180 deg).
+    """
+    a = np.asarray(a, float) / np.linalg.norm(a, axis=-1, keepdims=True)
+    b = np.asarray(b, float) / np.linalg.norm(b, axis=-1, keepdims=True)
+    v = np.cross(a, b)
+    c = np.sum(a * b, axis=-1)[..., None, None]
+    vx = np.zeros(v.shape + (3,))
+    vx[..., 0, 1], vx[..., 0, 2], vx[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
+    vx[..., 1, 0], vx[..., 2, 0], vx[..., 2, 1] = v[..., 2], -v[..., 1], v[..., 0]
+    near_opposite = c[..., 0, 0] < -1.0 + 1e-9
+    r = np.eye(3) + vx + vx @ vx / np.maximum(1.0 + c, 1e-12)
+    if np.any(near_opposite):
+        # 180 degrees about an axis perpendicular to a
+        helper = np.where(np.abs(a[..., :1]) < 0.9, np.array([1.0, 0, 0]), np.array([0, 1.0, 0]))
+        axis = np.cross(a, helper)
+        axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
+        flip = 2.0 * axis[..., :, None] * axis[..., None, :] - np.eye(3)
+        r = np.where(near_opposite[..., None, None], flip, r)
+    return r
+
+
 def quat_continuity(q, axis: int = 0) -> np.ndarray:
     """Flip signs along `axis` (time) so consecutive quaternions have a positive dot product."""
     q = np.array(_as_float(q), copy=True)

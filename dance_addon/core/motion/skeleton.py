@@ -183,11 +183,11 @@ def grounded_pelvis_height(rotvecs: np.ndarray) -> np.ndarray:
     rotvecs: (T, 20, 3) or (T, 60) local rotations.
     """
     rotvecs = as_motion(rotvecs)
-    pos = forward_kinematics(rotvecs)                                   # (T, 20, 3), pelvis at 0
-    ends = end_positions(rotvecs, pos)
+    world, pos = kinematics(rotvecs, joints=(0, 1, 2, 4, 5, 7, 8))     # the pelvis and legs, pelvis at 0
+    toes = {j: pos[:, j] + world[:, j] @ END_OFFSETS[j] for j in (7, 8)}
     ankle_above_sole = rest_positions()[[7, 8], 1] + STANDING_HEIGHT    # (2,)
     lowest = np.min(np.stack([
-        pos[:, 7, 1] - ankle_above_sole[0], pos[:, 8, 1] - ankle_above_sole[1], ends[7][:, 1], ends[8][:, 1],
+        pos[:, 7, 1] - ankle_above_sole[0], pos[:, 8, 1] - ankle_above_sole[1], toes[7][:, 1], toes[8][:, 1],
     ]), axis=0)
     return -lowest
 

@@ -21,14 +21,21 @@ Conventions
   47999 Hz): a relative timing error of a few 1e-6 (2e-6 at 47999 Hz: 2.4 ms in 20 min).
 - Every failure raises `AudioError` (a ValueError) whose message names the file (or
   the in-memory source), the problem and what to do.
+- A damaged file that still decodes in part (an MP3 cut short by an interrupted download)
+  gives the part that decodes; when that is clearly shorter than the length the file's
+  header declares, `decode_soundfile` also warns (`AudioWarning`). libmpg123's own
+  warnings, which it writes straight to the process's stderr, are held back.
 """
 from __future__ import annotations
 
 import math
+import os
 import sys
+import warnings
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Iterator, Literal
 
 import numpy as np
 
@@ -50,18 +57,62 @@ class AudioError(ValueError):
     """Audio that cannot be used: missing, unreadable, empty, corrupt or non-finite."""
 
 
+class AudioWarning(UserWarning):
+    """Audio that can be used but is not what its file promises (e.g. cut short)."""
+
+
+# A file that decodes this much shorter than its header declares is taken as cut short (MP3
+# decoders differ from the header by encoder delay and padding: a few thousand samples).
+_SHORT_FRACTION = 0.99
+_SHORT_SECONDS = 0.5
+
+
 # -- decoding -----------------------------------------------------------------------
 
 
+@contextmanager
+def _quiet_stderr_fd() -> Iterator[None]:
+    """File descriptor 2 sent to the null device meanwhile: libmpg123 (inside libsndfile) prints
+    its warnings about a damaged MP3 ("Xing stream size off...", "Cannot read next header...")
+    straight to it, past Python; what went wrong is told by AudioError or AudioWarning instead."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # stderr replaced by an object without a descriptor
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
 def decode_soundfile(path: Path) -> tuple[np.ndarray, float]:
-    """Decode with libsndfile: (samples (n, channels) float32, sample rate in Hz)."""
+    """Decode with libsndfile: (samples (n, channels) float32, sample rate in Hz).
+
+    A file cut short gives what decodes, with an AudioWarning when that is clearly shorter than
+    its header declares (a file with no such header cannot be told from a short song)."""
     import soundfile
 
     try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        with _quiet_stderr_fd():
+            declared = soundfile.info(str(path)).frames
+            data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except RuntimeError as err:  # soundfile.LibsndfileError: unknown format, corrupt data
-        raise AudioError(f"{path}: cannot decode the audio ({err}); "
-                         "is it a corrupt file or a format libsndfile does not read?") from err
+        # libsndfile says "File does not exist or is not a regular file" of a file it finds no
+        # audio in (e.g. the first few hundred bytes of an MP3); the file is there (load_audio checked)
+        reason = "libsndfile finds no audio in it" if "does not exist" in str(err) else str(err)
+        raise AudioError(f"{path}: cannot decode the audio ({reason}); "
+                         "is it a damaged (cut short?) file or a format libsndfile does not read?") from err
+    got = len(data)
+    if got < _SHORT_FRACTION * declared and declared - got > _SHORT_SECONDS * rate:
+        warnings.warn(AudioWarning(f"{path}: only the first {got / rate:.1f} s of the {declared / rate:.1f} s "
+                                   "its header declares decode (a download cut short?); using those"),
+                      stacklevel=2)
     return data, float(rate)
 
 

@@ -24,7 +24,8 @@ How a rig is posed (everything is a rotation in world space unless said otherwis
 - The root path is the canonical pelvis translation, relative to the first frame, scaled by the
   ratio of the rig's leg length to the canonical one, and turned into the character frame.
   Vertically, the pelvis is placed so that the lowest foot point (ankle or toe end) touches the
-  ground on every frame (floor="ground"), or the canonical height is kept as it is ("keep").
+  ground on every frame (floor="ground"), or at the dance's own height ("keep": the canonical
+  floor, Y = 0, on the rig's ground, so a jump or a crouch in the dance shows as danced).
 """
 from __future__ import annotations
 
@@ -33,8 +34,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..motion import skeleton as sk
-from ..motion.retarget import align_vectors
-from ..motion.rotations import matrix_to_quat, matrix_to_rotvec, quat_continuity, rotvec_continuity, rotvec_to_matrix
+from ..motion.rotations import (
+    align_vectors,
+    matrix_to_quat,
+    matrix_to_rotvec,
+    quat_continuity,
+    rotvec_continuity,
+    rotvec_to_matrix,
+)
 
 # canonical (Y up, +Z forward) -> Blender (Z up, facing -Y)
 CANONICAL_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -179,34 +186,56 @@ def pose_rig(rig: RigRest, bone_map: dict[str, str], rotvecs: np.ndarray, root_t
     """Basis rotations for every mapped bone and the root bone's location, per frame.
 
     rotvecs: (T, 20, 3) canonical local rotations; root_translation: (T, 3) canonical pelvis
-    position in metres. floor: "ground" keeps the lowest foot on the ground plane, "keep" uses the
-    canonical heights relative to the first frame's, "given" the canonical heights as they are
-    (the floor at canonical Y = 0: for a root already grounded, e.g. by the bake's foot locking). root_motion: "full" moves the root, "in_place" keeps it over its rest spot
-    (heights still follow the floor rule), "orientation" adds no translation at all.
+    position in metres. floor: "ground" keeps the lowest foot on the ground plane on every frame,
+    "keep" the pelvis heights as given (the floor at canonical Y = 0: the dance's own heights, or a
+    root already grounded, e.g. by the bake's foot locking). root_motion: "full" moves the root
+    along the dance's path, "in_place" keeps it over its rest spot (heights still follow the floor
+    rule), "orientation" adds no translation at all (only the pelvis's rotation is keyed).
     extra_bones: {bone: joint} bones keyed besides the map, each turning with a joint like its
     mapped bone (for a rig that splits a joint over two controls, as Rigify's torso and spine_fk).
+
+    Three steps: which joint each keyed bone plays (keyed_joints), the orientation each keyed bone
+    should have in armature space (desired_orientations), then the basis rotations that give those
+    orientations down the hierarchy (basis_rotations), and the root bone's location (root_location).
     """
-    if floor not in ("ground", "keep", "given"):
-        raise ValueError(f"floor must be 'ground', 'keep' or 'given', not {floor!r}")
+    if floor not in ("ground", "keep"):
+        raise ValueError(f"floor must be 'ground' or 'keep', not {floor!r}")
     if root_motion not in ("full", "in_place", "orientation"):
         raise ValueError(f"root_motion must be 'full', 'in_place' or 'orientation', not {root_motion!r}")
     rotvecs = np.asarray(rotvecs, dtype=np.float64).reshape(-1, sk.NUM_JOINTS, 3)
-    n = len(rotvecs)
-    world_can = sk.global_rotations(rotvecs)                       # (T, 20, 3, 3)
     frame = character_frame(rig, bone_map)                         # (3, 3)
-    obj_rot = rig.object_rotation
-    rest_rot = rig.rest[:, :3, :3]                                 # (B, 3, 3) armature space
-    bone_of_joint = {sk.joint_index(j): rig.index(b) for j, b in bone_map.items() if b}
-    joint_of_bone = {b: j for j, b in bone_of_joint.items()}
+    joint_of_bone = keyed_joints(rig, bone_map, extra_bones)
+    desired = desired_orientations(rig, frame, joint_of_bone, rotvecs)
+    rotations, posed = basis_rotations(rig, desired, joint_of_bone)
+    pelvis_bone = rig.index(bone_map["pelvis"])
+    root_parent = rig.parents[pelvis_bone]
+    if root_parent >= 0 and posed[root_parent] is not None:
+        raise RigError(f"the pelvis bone '{rig.names[pelvis_bone]}' has a parent that is being keyed; "
+                       "map the top bone of the hierarchy as the pelvis")
+    location = root_location(rig, bone_map, frame, rotvecs, root_translation, floor, root_motion)
+    return RigPose(rotations, rig.names[pelvis_bone], location)
+
+
+def keyed_joints(rig: RigRest, bone_map: dict[str, str], extra_bones: dict[str, str] | None) -> dict[int, int]:
+    """{bone index: canonical joint index} of every bone to key: the mapped ones and the extra ones."""
+    joint_of_bone = {rig.index(b): sk.joint_index(j) for j, b in bone_map.items() if b}
     for bone, joint in (extra_bones or {}).items():
         b = rig.index(bone)
         if b in joint_of_bone:
             raise RigError(f"bone '{bone}' is mapped to {sk.JOINT_NAMES[joint_of_bone[b]]} and listed as an "
                            f"extra bone of {joint}; each bone can play one joint")
         joint_of_bone[b] = sk.joint_index(joint)
-    rest_dirs = rig.world_tails_direction()
+    return joint_of_bone
 
-    # desired armature-space orientation of each keyed bone: P_b = O^T F G F^T C_b O Rest_b
+
+def desired_orientations(rig: RigRest, frame: np.ndarray, joint_of_bone: dict[int, int],
+                         rotvecs: np.ndarray) -> dict[int, np.ndarray]:
+    """{bone index: (T, 3, 3)} the armature-space orientation each keyed bone takes on each frame,
+    P_b = O^T F G F^T C_b O Rest_b (see the module docstring; O the object's rotation)."""
+    world_can = sk.global_rotations(rotvecs)                       # (T, 20, 3, 3)
+    obj_rot = rig.object_rotation
+    rest_rot = rig.rest[:, :3, :3]                                 # (B, 3, 3) armature space
+    rest_dirs = rig.world_tails_direction()
     desired: dict[int, np.ndarray] = {}
     for b, j in joint_of_bone.items():
         rest_world = obj_rot @ rest_rot[b]
@@ -214,10 +243,17 @@ def pose_rig(rig: RigRest, bone_map: dict[str, str], rotvecs: np.ndarray, root_t
             corr = np.eye(3)
         else:
             corr = align_vectors(rest_dirs[b], frame @ canonical_rest_direction(j))
-        w = frame @ world_can[:, j] @ frame.T @ (corr @ rest_world)   # (T, 3, 3)
-        desired[b] = obj_rot.T @ w
+        # the constant factors on either side multiplied first: two (T, 3, 3) products, not four
+        desired[b] = (obj_rot.T @ frame) @ world_can[:, j] @ (frame.T @ corr @ rest_world)   # (T, 3, 3)
+    return desired
 
-    # walk the hierarchy parents-first: posed orientation of every bone, basis of the keyed ones
+
+def basis_rotations(rig: RigRest, desired: dict[int, np.ndarray], joint_of_bone: dict[int, int]
+                    ) -> tuple[dict[str, np.ndarray], list[np.ndarray | None]]:
+    """Walk the hierarchy parents first: the basis rotation (T, 4) of each keyed bone that gives it
+    its desired orientation under its posed parent, by name; and every bone's posed orientation
+    (None for a bone that stays at rest under a resting parent)."""
+    rest_rot = rig.rest[:, :3, :3]
     posed: list[np.ndarray | None] = [None] * len(rig.names)
     rotations: dict[str, np.ndarray] = {}
     for b, parent in enumerate(rig.parents):
@@ -251,29 +287,30 @@ def pose_rig(rig: RigRest, bone_map: dict[str, str], rotvecs: np.ndarray, root_t
             rotations[rig.names[b]] = q.astype(np.float64)
         elif parent_pose is not None:
             posed[b] = parent_pose @ rel                           # unkeyed: rest basis
+    return rotations, posed
 
-    # root path
-    pelvis_bone = bone_of_joint[0]
-    root_parent = rig.parents[pelvis_bone]
-    if root_parent >= 0 and posed[root_parent] is not None:
-        raise RigError(f"the pelvis bone '{rig.names[pelvis_bone]}' has a parent that is being keyed; "
-                       "map the top bone of the hierarchy as the pelvis")
+
+def root_location(rig: RigRest, bone_map: dict[str, str], frame: np.ndarray, rotvecs: np.ndarray,
+                  root_translation: np.ndarray, floor: str, root_motion: str) -> np.ndarray:
+    """(T, 3) the pelvis bone's location (in its rest frame, as Blender keys it): the canonical path
+    from its first frame, scaled by the rig's legs, horizontally as root_motion says and vertically
+    as floor says (see pose_rig), turned into the character frame."""
+    rest_rot = rig.rest[:, :3, :3]
+    obj_rot = rig.object_rotation
+    pelvis_bone = rig.index(bone_map["pelvis"])
     scale = leg_length(rig, bone_map) / CANONICAL_LEG_LENGTH          # world metres per canonical metre
-    trans = np.asarray(root_translation, dtype=np.float64).reshape(n, 3)
+    trans = np.asarray(root_translation, dtype=np.float64).reshape(len(rotvecs), 3)
     rel_trans = trans - trans[:1]
     if root_motion == "in_place":
         rel_trans[:, [0, 2]] = 0.0
     if floor == "ground":
         # pelvis height over the rest pelvis height so that the lowest foot point is at rest sole level
         rel_trans[:, 1] = sk.grounded_pelvis_height(rotvecs) - sk.STANDING_HEIGHT
-    elif floor == "keep":
-        rel_trans[:, 1] = trans[:, 1] - (trans[0, 1])
-    elif floor == "given":
+    else:
         rel_trans[:, 1] = trans[:, 1] - sk.STANDING_HEIGHT
     if root_motion == "orientation":
         rel_trans[:] = 0.0
     world_offset = (rel_trans * scale) @ frame.T                     # (T, 3) world metres
     # into the root bone's rest frame (armature space, divided by the object's scale)
     arm_offset = world_offset @ obj_rot / rig.object_scale
-    local = arm_offset @ rest_rot[pelvis_bone]                       # Rest^T applied to row vectors
-    return RigPose(rotations, rig.names[pelvis_bone], local)
+    return arm_offset @ rest_rot[pelvis_bone]                        # Rest^T applied to row vectors
