@@ -1,22 +1,35 @@
-# One-command set-up: every target below creates .venv and installs requirements.txt first,
-# once (the stamp file is newer than requirements.txt afterwards, so re-runs install nothing).
+# One-command set-up: every target below creates .venv and installs requirements.txt first, then
+# this project itself in editable mode (pyproject.toml: the `dance-addon` command), once (the stamp
+# file is newer than requirements.txt and pyproject.toml afterwards, so re-runs install nothing).
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo train train-baseline bench mocap-report eval analyze extension clean
+.PHONY: setup test lint demo train train-baseline bench mocap-report eval recognize analyze extension clean
 
-# Older Blenders (bpy 4.5 LTS with slotted actions, 4.2 LTS with legacy actions) in venvs of
-# their own, for tests/test_blender_versions.py.
-COMPAT_STAMPS := .venv-bpy45/.installed .venv-bpy42/.installed
+# Other Blenders in venvs of their own, for tests/test_blender_versions.py (and the zip's install
+# test on 5.2): the newest, bpy 5.2 LTS on Python 3.13 as Blender 5.1 and later bundle, and the
+# older bpy 4.5 LTS (slotted actions) and 4.2 LTS (legacy actions) on $(PYTHON).
+COMPAT_STAMPS := .venv-bpy52/.installed .venv-bpy45/.installed .venv-bpy42/.installed
+# Python 3.13 for bpy 5.2: python3.13 on the PATH if it runs, else pyenv's 3.13 (or pass PYTHON313=...).
+PYTHON313 ?= $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null \
+	|| { p=$$(pyenv prefix 3.13 2>/dev/null) && echo "$$p/bin/python3.13"; })
 
 setup: $(STAMP) $(COMPAT_STAMPS)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -e .
 	@touch $(STAMP)
+
+.venv-bpy52/.installed: requirements-bpy52.txt
+	@test -n "$(PYTHON313)" || { echo "bpy 5.2 needs Python 3.13: install it (e.g. pyenv install 3.13)" \
+		"or pass PYTHON313=/path/to/python3.13"; exit 1; }
+	@test -x .venv-bpy52/bin/python || $(PYTHON313) -m venv .venv-bpy52
+	.venv-bpy52/bin/python -m pip install --disable-pip-version-check -q -r requirements-bpy52.txt
+	@touch $@
 
 .venv-bpy%/.installed: requirements-bpy%.txt
 	@test -x .venv-bpy$*/bin/python || $(PYTHON) -m venv .venv-bpy$*
@@ -26,6 +39,10 @@ $(STAMP): requirements.txt
 test: $(STAMP) $(COMPAT_STAMPS)
 	$(PY) -m pytest -q
 
+# ruff (pinned in requirements.txt) with the rules and line length of pyproject.toml.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
 # A dance baked by the add-on's own bake (the default method, the action graph) onto the built-in
 # mannequin, in headless Blender: out/demo.blend, out/demo.mp4 (Workbench preview with the music,
 # the camera following the dancer), out/demo_contact.png, out/demo.gif and out/demo_methods.png
@@ -33,9 +50,11 @@ test: $(STAMP) $(COMPAT_STAMPS)
 demo: $(STAMP)
 	$(PY) -m dance_addon demo
 
-# The shipped model from scratch: training pairs -> training (runs/dance-lstm/, resumable with
-# `python -m training.pipeline --resume`) -> 8-bit export to models/dance-lstm/ -> held-out
-# evaluation -> models/dance-lstm/MODEL_CARD.md. About 55 min on a 2-core CPU.
+# The shipped model from scratch: training pairs -> training (runs/dance-lstm/, loss log
+# runs/dance-lstm/loss.jsonl, resumable with `python -m training.pipeline --resume`) -> 8-bit export
+# to models/dance-lstm/ -> held-out evaluation -> models/dance-lstm/MODEL_CARD.md. About 1 h 15 min on
+# a 2-core Intel Xeon (1,600 steps at 1.5-3 s each, one training thread, the CPU shared); on several GPUs
+# or CPU processes: `torchrun --nproc_per_node=N -m training.train cache/pairs/train runs/NAME` (README).
 train: $(STAMP)
 	$(PY) -m training.pipeline --name dance-lstm
 
@@ -57,6 +76,14 @@ mocap-report: $(STAMP)
 eval: $(STAMP)
 	$(PY) -m training.evaluation.run
 
+# The paper's two-stream dance recognizer on skeletons (training/recognition): pose stream, motion
+# stream, late and learned fusion and a 3D-CNN-like baseline, on the genre and the salsa role of
+# held-out recordings; one table, printed and written to results/ (recognition.json, .md), the
+# confusion matrices to docs/recognition_confusion.png, and make eval's judge of style to
+# baselines/dance-recognizer/. About 4 min on a 2-core CPU.
+recognize: $(STAMP)
+	$(PY) -m training.recognition
+
 # How well the music predicts the motion (the paper's section 4.3, Figures 6 and 7): the action
 # graph's music-motion correspondence fitted on the training pairs' beat spans and matched on the
 # held-out pairs'; one table, printed and written to results/ (correspondence.md,
@@ -71,4 +98,4 @@ extension: $(STAMP)
 	$(PY) tools/build_extension.py
 
 clean:
-	rm -rf $(VENV) .venv-bpy45 .venv-bpy42 .pytest_cache out dist results build
+	rm -rf $(VENV) .venv-bpy52 .venv-bpy45 .venv-bpy42 .pytest_cache out dist results build

@@ -1,18 +1,20 @@
-"""Per-frame cost of the paper-size generator step: torch eager vs onnxruntime float32 vs
-onnxruntime 8-bit vs 4-bit (LSTM weights only, `training.int4`), at 1 and 2 threads; and how
-far the 8-bit and 4-bit motion strays from float32.
+"""Per-frame cost of the shipped generator: torch eager vs onnxruntime float32 vs 8-bit vs
+4-bit (LSTM weights only, `training.int4`), at 1 and 2 threads; N variations in one batch
+against one; the paper-size (2 x 1024) network for comparison; and how far the 8-bit and 4-bit
+motion strays from float32.
 
 The model is the shipped one's training checkpoint, runs/dance-lstm/checkpoint.pt (`make
 train` writes it; runs/ is not in git, and the shipped model folder holds only the 8-bit graph,
 so the float32 reference cannot come from it), or the checkpoint given. Without one, a randomly
-initialised paper-size model (seed 0) stands in, with a printed note: the cost does not depend
-on the weights' values, but the quality figures only mean something on trained weights. With a
-checkpoint, the quality check dances to the first minute of the held-out medley
-(`training.evaluation.long_run.heldout_medley`); otherwise to random features. Each timing is `RUNS` runs of `STEPS` autoregressive
-frames (`TORCH_RUNS` for slow torch eager); min and median per frame are reported. The
-onnxruntime figures go through `DanceModel.generate` (the add-on's own loop: music coding of
-the 300 frames included, ~1 ms in all), so they include the per-call overhead the add-on pays.
-A half-width LSTM (512 units) row shows what a smaller model would cost.
+initialised model of the shipped size (seed 0) stands in, with a printed note: the cost does not
+depend on the weights' values, but the quality figures only mean something on trained weights.
+With a checkpoint, the quality check dances to the first minute of the held-out medley
+(`training.evaluation.long_run.heldout_medley`); otherwise to random features. Each timing is
+`RUNS` runs of `STEPS` frames (`TORCH_RUNS` for slow torch eager); min and median per frame are
+reported. The onnxruntime figures go through `DanceModel.generate_frames` (the add-on's own
+path: the music coding, ~1 ms in all, and a rollout call per chunk of 30 frames), so they
+include the per-call overhead the add-on pays. Goals: at most 0.25 ms/frame at 2 threads for the
+shipped model, and 8 variations for at most 2x the time of one.
 
 Run: `python -m benchmarks.bench_inference [--checkpoint runs/dance-lstm/checkpoint.pt]`
 """
@@ -28,7 +30,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks import timings
 from dance_addon.core.choreography.lstm import DanceModel, load_model
+from dance_addon.core.motion.motion_code import FRAME_DIM
 from dance_addon.core.motion.rotations import quat_conjugate, quat_multiply, quat_to_rotvec, rotvec_to_quat
 from dance_addon.core.motion.skeleton import MOTION_DIM
 from training.evaluation.dynamics import mean_joint_speed
@@ -37,11 +41,10 @@ from training.export import export_model
 from training.model import DanceGenerator, GeneratorConfig, count_step_macs
 from training.train import load_checkpoint
 
-from benchmarks import timings
-
 F = 32                 # music feature columns (any value: the music coder is not timed)
-STEPS = 300
+STEPS = 900
 RUNS = 5
+VARIATIONS = 8
 TORCH_RUNS = 3
 THREADS = (1, 2)
 SONG_FRAMES = 5400     # 3 minutes at 30 fps
@@ -54,17 +57,19 @@ def _row(what: str, threads: int, times: list[float], frames: int, ref_ms: float
     ms = [t / frames * 1e3 for t in times]
     med = statistics.median(ms)
     return {"what": f"{what}, {threads} thread{'s' if threads > 1 else ''}", "min": min(ms), "median": med,
-            "unit": "ms/frame", "compare_to": f"torch eager, {threads} thread{'s' if threads > 1 else ''}" if ref_ms else None,
+            "unit": "ms/frame",
+            "compare_to": f"torch eager, {threads} thread{'s' if threads > 1 else ''}" if ref_ms else None,
             "ratio": med / ref_ms if ref_ms else None}
 
 
 def _torch_steps(model: DanceGenerator, codes: torch.Tensor, start: torch.Tensor) -> np.ndarray:
+    z = torch.zeros(1, model.cfg.latent_dim)
     with torch.no_grad():
         prev, state, out = start[None], None, []
         for t in range(len(codes)):
-            prev, state = model.step(prev, codes[t][None], state)
+            prev, state = model.step(prev, codes[t][None], z, state)
             out.append(prev[0])
-    return torch.stack(out).numpy()                          # (T, 60) normalised
+    return torch.stack(out).numpy()                          # (T, D) normalised
 
 
 def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -74,7 +79,7 @@ def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _normalised(dm: DanceModel, rotvecs: np.ndarray) -> np.ndarray:
-    return (rotvecs.reshape(len(rotvecs), MOTION_DIM) - dm.motion_mean) / dm.motion_std
+    return (rotvecs.reshape(len(rotvecs), MOTION_DIM) - dm.motion_mean[:MOTION_DIM]) / dm.motion_std[:MOTION_DIM]
 
 
 def _info(what: str) -> dict[str, Any]:
@@ -87,7 +92,7 @@ def _export(model: DanceGenerator, folder: Path, precision: str, norm: dict[str,
     f = model.cfg.music_dim
     return export_model(model, folder, fps=30.0, features_version="bench",
                         feature_columns=[f"f{i}" for i in range(f)], norm=norm,
-                        start_poses=rng.standard_normal((4, MOTION_DIM)), feedback_noise_std=0.05,
+                        start_poses=rng.standard_normal((4, FRAME_DIM)),
                         provenance={"weights": "benchmark"}, licence="MIT", model_version="bench",
                         precision=precision).parent
 
@@ -102,8 +107,8 @@ def run(checkpoint: Path | None = None) -> list[dict[str, Any]]:
         notes.append(_info(f"no {SHIPPED_CHECKPOINT} (run `make train`): random-init weights, so the "
                            "int8/int4 quality rows say little about the shipped model"))
     if checkpoint is None:
-        model = DanceGenerator(GeneratorConfig(music_dim=F)).eval()
-        norm = {"motion_mean": np.zeros(MOTION_DIM), "motion_std": np.full(MOTION_DIM, 0.3),
+        model = DanceGenerator(GeneratorConfig(music_dim=F)).eval()            # the shipped size
+        norm = {"motion_mean": np.zeros(FRAME_DIM), "motion_std": np.full(FRAME_DIM, 0.3),
                 "music_mean": np.zeros(F), "music_std": np.ones(F)}
     else:
         model, ck = load_checkpoint(checkpoint)
@@ -130,29 +135,38 @@ def run(checkpoint: Path | None = None) -> list[dict[str, Any]]:
             rows.append(ref)
             for precision in PRECISIONS:
                 dm = load_model(folders[precision], threads=threads)
-                rows.append(_row(f"onnxruntime {precision}, DanceModel.generate", threads,
-                                 timings(lambda: dm.generate(music, seed=0), RUNS), STEPS, ref["median"]))
-        half = DanceGenerator(replace(cfg, lstm_hidden=512)).eval()
-        dm = load_model(_export(half, Path(tmp) / "half", "int8", norm, rng), threads=2)
-        rows.append(_row(f"onnxruntime int8, half-width LSTM (512 units, {count_step_macs(half.cfg) / 1e6:.1f} M MACs)",
-                         2, timings(lambda: dm.generate(music, seed=0), RUNS), STEPS))
+                rows.append(_row(f"onnxruntime {precision}, DanceModel.generate_frames", threads,
+                                 timings(lambda: dm.generate_frames(music, [0]), RUNS), STEPS, ref["median"]))
+        for precision in PRECISIONS:
+            dm = load_model(folders[precision], threads=2)
+            one = _row(f"onnxruntime {precision}, 1 dance", 2,
+                       timings(lambda: dm.generate_frames(music, [0]), RUNS), STEPS)
+            many = _row(f"onnxruntime {precision}, {VARIATIONS} variations in one batch", 2,
+                        timings(lambda: dm.generate_frames(music, list(range(VARIATIONS))), RUNS), STEPS)
+            many.update(compare_to=f"1 dance, {precision}", ratio=many["median"] / one["median"])
+            rows += [one, many]
+        paper = DanceGenerator(replace(cfg, lstm_hidden=1024)).eval()
+        dm = load_model(_export(paper, Path(tmp) / "paper", "int8", norm, rng), threads=2)
+        macs = count_step_macs(paper.cfg) / 1e6
+        rows.append(_row(f"onnxruntime int8, paper-size LSTM (1024 units, {macs:.1f} M MACs)", 2,
+                         timings(lambda: dm.generate_frames(music, [0]), RUNS), STEPS))
         dm = load_model(folders["int8"], threads=2)
         song = rng.standard_normal((SONG_FRAMES, cfg.music_dim))
         rows.append(_row(f"onnxruntime int8, whole 3-min song ({SONG_FRAMES} frames, music coding included)", 2,
-                         timings(lambda: dm.generate(song, seed=0), 2), SONG_FRAMES))
+                         timings(lambda: dm.generate_frames(song, [0]), 2), SONG_FRAMES))
 
-        # quality: the same seed, no feedback noise, 8-bit and 4-bit vs float32 over the frames
+        # quality: the same seed, latents at zero, 8-bit and 4-bit vs float32 over the frames
         if checkpoint is None:
             long_music = rng.standard_normal((QUALITY_FRAMES, cfg.music_dim))
         else:
             from training.evaluation.long_run import heldout_medley
             long_music = heldout_medley().music[:QUALITY_FRAMES]
         f32 = load_model(folders["float32"])
-        a = f32.generate(long_music, seed=0, noise_scale=0.0)
+        a = f32.generate(long_music, seed=0, temperature=0.0)
         speed = mean_joint_speed(evaluation_positions(a), f32.fps)
         for precision in PRECISIONS[1:]:
             q = load_model(folders[precision])
-            b = q.generate(long_music, seed=0, noise_scale=0.0)
+            b = q.generate(long_music, seed=0, temperature=0.0)
             diff = np.abs(_normalised(f32, a) - _normalised(q, b))              # (T, 60)
             ang = _angle_deg(a, b)                                              # (T, 20)
             ratio = mean_joint_speed(evaluation_positions(b), q.fps) / speed
@@ -161,7 +175,8 @@ def run(checkpoint: Path | None = None) -> list[dict[str, Any]]:
                                   f"max abs {diff[:n].max():.4f}, mean abs {diff[:n].mean():.5f} (normalised units); "
                                   f"joint angle mean {ang[:n].mean():.3f} deg, max {ang[:n].max():.3f} deg, "
                                   f"at step {n}: mean {ang[n - 1].mean():.3f} deg"
-                                  + (f"; mean joint speed {precision}/float32 {ratio:.3f}" if n == QUALITY_FRAMES else "")))
+                                  + (f"; mean joint speed {precision}/float32 {ratio:.3f}"
+                                     if n == QUALITY_FRAMES else "")))
     torch.set_num_threads(max(THREADS))
     return rows
 
@@ -171,7 +186,7 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description="Per-frame inference cost and 8-/4-bit quality of the generator.")
     p.add_argument("--checkpoint", type=Path, help=f"a training checkpoint (default: {SHIPPED_CHECKPOINT} if it "
-                                                   "exists, else a random-init paper-size model)")
+                                                   "exists, else a random-init model of the shipped size)")
     print_rows(run(p.parse_args().checkpoint))
 
 

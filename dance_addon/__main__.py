@@ -332,7 +332,7 @@ def _methods_picture(args, bpy, scene, strip, main: tuple, frames: list[int], pa
             for _, other, _ in dancers.values():
                 other.hide_render = other is not body
             label = METHOD_LABELS[method].split(":")[0]
-            moves = report.summary.split(": ", 1)[-1].split(" (")[0] if method in USES_GRAPH else "in place"
+            moves = report.summary.split(": ", 1)[-1].split(" (")[0] if method in USES_GRAPH else "its own frames"
             rows.append((f"{label}\n{moves}", [preview.render_still(scene, f) for f in frames]))
             labels.append(f"{label} ({report.summary})")
     finally:

@@ -12,13 +12,25 @@ import numpy as np
 import pytest
 import torch
 
+from dance_addon.core.choreography.lstm import load_model
 from dance_addon.core.motion import motion_code as mc
 from dance_addon.core.motion import skeleton as sk
-from dance_addon.core.choreography.lstm import load_model
-from dance_addon.core.motion.skeleton import MOTION_DIM
+from dance_addon.core.motion.motion_code import FRAME_DIM
 from training.evaluation.evaluate import Dance, ReferenceStats
-from training.evaluation.run import (COLUMNS, RANDOM, REAL, HeldoutPair, HeldoutSet, SourceClip, find_models,
-                                     format_table, model_dances, random_clip_dances, run_evaluation, write_results)
+from training.evaluation.run import (
+    COLUMNS,
+    RANDOM,
+    REAL,
+    HeldoutPair,
+    HeldoutSet,
+    SourceClip,
+    find_models,
+    format_table,
+    model_dances,
+    random_clip_dances,
+    run_evaluation,
+    write_results,
+)
 from training.export import export_model
 from training.model import DanceGenerator, GeneratorConfig, MusicCoderConfig
 
@@ -72,12 +84,30 @@ def clips() -> list[SourceClip]:
 
 
 @pytest.fixture(scope="module")
-def reference() -> ReferenceStats:
+def reference_dances() -> list[Dance]:
     dances = []
     for i, period in enumerate((0.4, 0.5, 0.6, 0.75)):
         rv, root = dance_on(beats_of(period, 12.0, first=-period), 300, travel=0.05 * i)
         dances.append(Dance.from_motion(rv, root, FPS, name=f"train{i}"))
-    return ReferenceStats.from_dances(dances)
+    return dances
+
+
+@pytest.fixture(scope="module")
+def reference(reference_dances) -> ReferenceStats:
+    return ReferenceStats.from_dances(reference_dances)
+
+
+@pytest.fixture(scope="module")
+def judge(reference_dances):
+    """A real (tiny, randomly initialised) two-stream recognizer as the judge of style; the synthetic
+    clips and the tiny model's one style are each asked to be genre "a" or "b"."""
+    from training.recognition.judge import StyleJudge
+    from training.recognition.models import RecognizerConfig, build_model
+
+    torch.manual_seed(0)
+    model = build_model(RecognizerConfig("two-stream", 2, channels=(8, 8, 8), fusion_hidden=4)).eval()
+    asks = {"c0": "a", "c1": "b", "c2": "a", "style 0": "b"}
+    return StyleJudge(model, ("a", "b"), FPS, 60, asks).with_reference(reference_dances)
 
 
 @pytest.fixture(scope="module")
@@ -87,27 +117,29 @@ def model_folder(tmp_path_factory):
     cfg = GeneratorConfig(music_dim=F, enc_hidden=(16, 16), lstm_hidden=32, dec_hidden=(16, 16),
                           coder=MusicCoderConfig(channels=8, dilations=(1, 2)))
     rng = np.random.default_rng(1)
-    norm = {"motion_mean": np.zeros(MOTION_DIM), "motion_std": np.full(MOTION_DIM, 0.3),
+    norm = {"motion_mean": np.zeros(FRAME_DIM), "motion_std": np.full(FRAME_DIM, 0.3),
             "music_mean": np.zeros(F), "music_std": np.ones(F)}
     folder = tmp_path_factory.mktemp("repo") / "models" / "tiny-lstm"
     export_model(DanceGenerator(cfg).eval(), folder, fps=FPS, features_version=VERSION,
-                 feature_columns=COLUMN_NAMES, norm=norm, start_poses=rng.normal(0, 0.5, (4, MOTION_DIM)),
-                 feedback_noise_std=0.05, provenance={"data": "random init, synthetic test"}, licence="MIT",
+                 feature_columns=COLUMN_NAMES, norm=norm, start_poses=rng.normal(0, 0.5, (4, FRAME_DIM)),
+                 provenance={"data": "random init, synthetic test"}, licence="MIT",
                  model_version="test", precision="float32")
     return folder
 
 
-def test_every_baseline_is_measured_and_written(heldout, clips, reference, model_folder, tmp_path):
+def test_every_baseline_is_measured_and_written(heldout, clips, reference, model_folder, judge, tmp_path):
     models = find_models(model_folder.parent)
     assert models == [model_folder]
-    result = run_evaluation(heldout, reference, clips, models, tmp_path)
+    result = run_evaluation(heldout, reference, clips, models, tmp_path, judge=judge)
     assert list(result.rows) == [REAL, RANDOM, "tiny-lstm", "tiny-lstm + feet locked"]
     # the locked row is the same dances with their planted feet held: no more skate than unlocked
-    assert result.rows["tiny-lstm + feet locked"]["planted_skate_cm_s"] <= result.rows["tiny-lstm"]["planted_skate_cm_s"]
+    assert (result.rows["tiny-lstm + feet locked"]["planted_skate_cm_s"]
+            <= result.rows["tiny-lstm"]["planted_skate_cm_s"])
     for name, row in result.rows.items():
         assert row["n_dances"] == len(heldout.pairs)
         for key, _, _ in COLUMNS:
             assert row[key] is not None and math.isfinite(row[key]), (name, key)
+        assert row["style_n"] == len(heldout.pairs) and 0.0 <= row["style_acc"] <= 1.0   # every dance judged
     # the real dances stop on their own beats, not on the other tracks' beats
     assert result.rows[REAL]["bas_bailando"] > 0.8
     assert result.rows[REAL]["bas_gap"] > 0.2
@@ -151,7 +183,9 @@ def test_unusable_inputs_are_refused_with_a_reason(heldout, clips, model_folder)
 
 
 def test_long_run_measures_every_window_of_every_seed(reference, model_folder):
-    """The 3-minute check's row is freezing_windows / rotation ranges of generate() per seed."""
+    """The 3-minute check's row is freezing_windows / rotation ranges of each seed's dance as the add-on
+    makes it (compose.lstm_dance: the network's travel, the pelvis grounded)."""
+    from dance_addon.core.choreography.compose import lstm_dance
     from training.evaluation.dynamics import freezing_windows
     from training.evaluation.long_run import Medley, format_long_table, long_run
 
@@ -160,10 +194,10 @@ def test_long_run_measures_every_window_of_every_seed(reference, model_folder):
     row = long_run(model_folder, medley, reference, seeds=(0, 1))
     model, ratios, outside = load_model(model_folder), [], []
     for seed in (0, 1):
-        rv = model.generate(music, seed=seed)
-        root = np.zeros((900, 3))
-        root[:, 1] = sk.grounded_pelvis_height(rv)
-        dance = Dance.from_motion(rv, root, FPS)
+        d = lstm_dance(model, music, seed=seed)
+        rv = d.rotvecs
+        assert np.abs(d.root[:, 1] - sk.grounded_pelvis_height(rv)).max() < 1e-5
+        dance = Dance.from_motion(rv, d.root, FPS)
         ratios.append(freezing_windows(dance.positions, FPS, reference.mean_speed).ratios)
         outside.append(reference.rotation_range.fraction_outside(rv))
     ratios = np.concatenate(ratios)
@@ -173,7 +207,7 @@ def test_long_run_measures_every_window_of_every_seed(reference, model_folder):
     assert row["rotation_outside"] == pytest.approx(np.mean(outside))
     assert row["reference_speed_m_s"] == reference.mean_speed
     # with the heading held the pelvis only tilts: the body's own motion, never more than with turning
-    code = model.generate_code(music, seed=0)
+    code = model.generate_frames(music, [0])[0][:, :60]
     still = code.copy()
     still[:, 1] = 0.0
     rv = mc.decode(still)

@@ -11,17 +11,21 @@ import numpy as np
 import pytest
 import torch
 
-from dance_addon.core.choreography.lstm import Cancelled, ModelError, load_model
-from dance_addon.core.motion.skeleton import JOINT_NAMES, MOTION_DIM
+from dance_addon.core.choreography.lstm import Cancelled, ModelError, decode_frames, load_model
+from dance_addon.core.motion import motion_code
+from dance_addon.core.motion.motion_code import FRAME_DIM
+from dance_addon.core.motion.skeleton import JOINT_NAMES, forward_kinematics
 from training.export import export_checkpoint, export_model
+from training.kinematics import world_positions
 from training.model import DanceGenerator, GeneratorConfig, MusicCoderConfig
-from training.train import (NormStats, PairedWindows, TrainConfig, load_pairs, self_fed_mask, train,
-                            window_loss)
+from training.pipeline import teacher_forcing_only
+from training.train import NormStats, PairedWindows, TrainConfig, load_pairs, self_fed, train, window_loss
 
 F = 8
 VERSION = "test-features-1"
 COLUMNS = tuple(f"col{i}" for i in range(F))
 TINY = GeneratorConfig(music_dim=F, enc_hidden=(16, 16), lstm_hidden=32, dec_hidden=(16, 16), styles=3,
+                       latent_frames=4, posterior_hidden=16, prior_hidden=16,
                        coder=MusicCoderConfig(channels=8, dilations=(1, 2)))
 STYLE0 = torch.zeros(2, dtype=torch.long)          # style index 0 for a batch of two
 STYLE_NAMES = ("salsa/a", "modern/b", "modern/c")
@@ -36,10 +40,10 @@ def _song(frames: int, seed: int = 0) -> np.ndarray:
 
 def _export(model: DanceGenerator, folder: Path, precision: str) -> Path:
     rng = np.random.default_rng(1)
-    norm = {"motion_mean": rng.normal(0, 0.2, MOTION_DIM), "motion_std": rng.uniform(0.1, 0.6, MOTION_DIM),
+    norm = {"motion_mean": rng.normal(0, 0.2, FRAME_DIM), "motion_std": rng.uniform(0.1, 0.6, FRAME_DIM),
             "music_mean": np.zeros(F), "music_std": np.ones(F)}
     return export_model(model, folder, fps=30.0, features_version=VERSION, feature_columns=COLUMNS, norm=norm,
-                        start_poses=rng.normal(size=(6, MOTION_DIM)), feedback_noise_std=0.05,
+                        start_poses=rng.normal(size=(6, FRAME_DIM)),
                         provenance={"data": "random init, synthetic test"}, licence="MIT",
                         model_version="test", precision=precision,
                         style_names=STYLE_NAMES[:model.cfg.styles] if model.cfg.styles > 1 else None)
@@ -65,10 +69,17 @@ def test_model_shapes_and_lookahead():
     music = torch.randn(2, 50, F)
     code = model.code_music(music, STYLE0)
     assert code.shape == (2, 50, 60)
-    y, (h, c) = model(torch.randn(2, 50, MOTION_DIM), code)
-    assert y.shape == (2, 50, MOTION_DIM) and h.shape == c.shape == (2, 2, 32)
-    y1, _ = model.step(torch.randn(2, MOTION_DIM), code[:, 0])
-    assert y1.shape == (2, MOTION_DIM)
+    z = torch.randn(2, 50, TINY.latent_dim)
+    y, (h, c) = model(torch.randn(2, 50, FRAME_DIM), code, z)
+    assert y.shape == (2, 50, FRAME_DIM) and h.shape == c.shape == (2, 2, 32)
+    y1, _ = model.step(torch.randn(2, FRAME_DIM), code[:, 0], z[:, 0])
+    assert y1.shape == (2, FRAME_DIM)
+    mu, logvar = model.posterior(torch.randn(2, FRAME_DIM), torch.randn(2, 3, FRAME_DIM), code[:, :3])
+    assert mu.shape == logvar.shape == (2, TINY.latent_dim)
+    with torch.no_grad():                                                # the latent changes the frame
+        other, _ = model.step(torch.zeros(2, FRAME_DIM), code[:, 0], z[:, 0] + 1.0)
+        same, _ = model.step(torch.zeros(2, FRAME_DIM), code[:, 0], z[:, 0])
+        assert (other - same).abs().max() > 1e-4
     # the coder looks ahead: changing the music 3 frames later changes the code now,
     # changing it beyond half the receptive field does not
     half = TINY.coder.receptive_field // 2
@@ -96,78 +107,91 @@ def test_config_round_trip():
     assert GeneratorConfig.from_dict(json.loads(json.dumps(TINY.to_dict()))) == TINY
 
 
-def test_auto_conditioning_schedule_ramps():
-    cfg = TrainConfig(gt_frames=2, self_frames=3, ramp_steps=100, free_from_step=-1)
-    assert not any(self_fed_mask(20, 0, cfg))
-    assert self_fed_mask(11, 100, cfg) == [False, False, True, True, True] * 2
-    assert 0 < sum(self_fed_mask(101, 50, cfg)) < sum(self_fed_mask(101, 100, cfg))
-    assert self_fed_mask(11, 10**6, cfg) == [False, False, True, True, True] * 2   # never phase 2
-
-
-def test_phase_two_runs_free_for_long_stretches():
-    cfg = TrainConfig(gt_frames=2, self_frames=3, ramp_steps=10, free_from_step=50, free_gt_frames=3,
-                      free_self_frames=4)
-    assert self_fed_mask(11, 49, cfg) == [False, False, True, True, True] * 2
-    assert self_fed_mask(15, 50, cfg) == [False, False, False, True, True, True, True] * 2
+def test_scheduled_sampling_ramps():
+    cfg = TrainConfig(self_fed_max=0.8, ramp_steps=100)
+    assert self_fed(0, cfg) == 0.0 and self_fed(50, cfg) == pytest.approx(0.4)
+    assert self_fed(100, cfg) == self_fed(10**6, cfg) == pytest.approx(0.8)
+    assert self_fed(0, teacher_forcing_only(cfg)) == self_fed(10**6, teacher_forcing_only(cfg)) == 0.0
 
 
 # ------------------------------------------------------------------------------- training
 
+def _batch(seed: int = 0, length: int = 16):
+    g = torch.Generator().manual_seed(seed)
+    frames = torch.randn(2, length, FRAME_DIM, generator=g) * 0.3
+    music = torch.randn(2, length, F, generator=g)
+    contacts = torch.rand(2, length, 2, generator=g) < 0.5
+    eps = torch.randn(2, length - 1, TINY.latent_dim, generator=g)
+    coin = torch.rand(2, length - 1, generator=g)
+    return frames, music, contacts, eps, coin
+
+
+STATS = (torch.zeros(FRAME_DIM), torch.ones(FRAME_DIM))
+
+
 def test_window_loss_equals_a_plain_step_by_step_rollout():
-    """The trainer batches runs of ground-truth inputs; a naive frame-by-frame loop agrees."""
+    """The trainer runs ground-truth spans in one call; a naive frame-by-frame loop agrees,
+    including which inputs are the network's own and the latent held over each span."""
     torch.manual_seed(0)
     model = DanceGenerator(TINY).eval()
-    cfg = TrainConfig(gt_frames=3, self_frames=2, ramp_steps=0, input_noise_std=0.1, velocity_weight=0.5,
-                      speed_weight=0.7, speed_lag=3)
-    motion, music = torch.randn(2, 16, MOTION_DIM), torch.randn(2, 16, F)
+    cfg = TrainConfig(warm_frames=5, self_fed_max=0.5, ramp_steps=0, kl_weight=0.3, position_weight=0.0,
+                      velocity_weight=0.0, skate_weight=0.0)
+    frames, music, contacts, eps, coin = _batch()
+    span = TINY.latent_frames
     with torch.no_grad():
-        got = window_loss(model, motion, music, STYLE0, 0, cfg, torch.Generator().manual_seed(5))
-        noise = torch.randn(2, 15, MOTION_DIM, generator=torch.Generator().manual_seed(5)) * 0.1
+        got, terms = window_loss(model, frames, music, contacts, STYLE0, eps, coin, 0, cfg, STATS, 30.0)
         code = model.code_music(music, STYLE0)
-        state, prev, preds = None, motion[:, 0], []
-        for t in range(1, 16):
-            fed = prev if (t - 1) % 5 >= 3 else motion[:, t - 1]
-            prev, state = model.step(fed + noise[:, t - 1], code[:, t], state)
-            preds.append(prev)
-        pred, target = torch.stack(preds, 1), motion[:, 1:]
-        want = ((pred - target) ** 2).mean() + 0.5 * ((pred.diff(dim=1) - target.diff(dim=1)) ** 2).mean()
-        for lag in (1, 3):                       # speed term: per joint, |change over lag frames|
-            gaps = []
-            for j in range(MOTION_DIM // 3):
-                sp = (pred[:, lag:, 3 * j:3 * j + 3] - pred[:, :-lag, 3 * j:3 * j + 3]).norm(dim=-1)
-                st = (target[:, lag:, 3 * j:3 * j + 3] - target[:, :-lag, 3 * j:3 * j + 3]).norm(dim=-1)
-                gaps.append((sp - st).abs())
-            want = want + 0.7 * torch.stack(gaps).mean()
+        state, last, preds, kls = None, None, [], []
+        own = coin < 0.5
+        for t in range(15):
+            x = frames[:, t] if t < 5 else torch.where(own[:, t, None], last, frames[:, t])  # warm frames: truth
+            if t % span == 0:
+                t1 = min(15, t + span)
+                mu, logvar = model.posterior(x, frames[:, t + 1:t1 + 1], code[:, t + 1:t1 + 1])
+                kls.append(0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(-1))
+                z = mu + eps[:, t] * (0.5 * logvar).exp()
+            last, state = model.step(x, code[:, t + 1], z, state)
+            preds.append(last)
+        pred = torch.stack(preds, 1)
+        want_frame = ((pred - frames[:, 1:]) ** 2).mean()
+        want = want_frame + 0.3 * torch.stack(kls).mean() / (span * FRAME_DIM)
+    assert terms["frame"] == pytest.approx(want_frame.item(), rel=1e-5)
     assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
-def test_phase_two_loss_down_weights_free_outputs_and_matches_moments():
-    torch.manual_seed(0)
+def test_skate_term_counts_only_planted_feet_that_move():
     model = DanceGenerator(TINY).eval()
-    cfg = TrainConfig(ramp_steps=0, input_noise_std=0.0, speed_weight=0.0, free_from_step=3, free_gt_frames=4,
-                      free_self_frames=6, free_mse_weight=0.3, moment_weight=0.5)
-    motion, music = torch.randn(2, 16, MOTION_DIM), torch.randn(2, 16, F)
+    cfg = TrainConfig(warm_frames=20, self_fed_max=0.0, ramp_steps=0)
+    frames, music, contacts, eps, coin = _batch(length=20)
     with torch.no_grad():
-        got = window_loss(model, motion, music, STYLE0, 3, cfg, torch.Generator().manual_seed(5))
-        code = model.code_music(music, STYLE0)
-        state, prev, preds, free = None, motion[:, 0], [], []
-        for t in range(1, 16):
-            own = (t - 1) % 10 >= 4
-            prev, state = model.step(prev if own else motion[:, t - 1], code[:, t], state)
-            preds.append(prev)
-            free.append(own)
-        pred, target = torch.stack(preds, 1), motion[:, 1:]
-        w = torch.tensor([0.3 if f else 1.0 for f in free])[None, :, None]
-        want = (w * (pred - target) ** 2).mean() + 0.5 * ((pred.mean(1) - target.mean(1)).abs()
-                                                          + (pred.std(1) - target.std(1)).abs()).mean()
-    assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)
+        _, planted = window_loss(model, frames, music, torch.ones_like(contacts), STYLE0, eps, coin, 0, cfg,
+                                 STATS, 30.0)
+        _, lifted = window_loss(model, frames, music, torch.zeros_like(contacts), STYLE0, eps, coin, 0, cfg,
+                                STATS, 30.0)
+    assert planted["skate"] > 0 and lifted["skate"] == 0.0
+    assert planted["frame"] == lifted["frame"]
+
+
+def test_torch_kinematics_match_the_numpy_skeleton():
+    rng = np.random.default_rng(0)
+    rv = rng.normal(0, 0.4, (40, 20, 3))
+    rv[:, 0] = motion_code.join_heading(np.linspace(0.5, 3, 40), np.stack([rng.normal(0, .1, 40), np.zeros(40),
+                                                                          rng.normal(0, .1, 40)], -1))
+    root = np.cumsum(rng.normal(0, .02, (40, 3)), 0)
+    root[:, 1] = 0.9
+    frames = np.concatenate([motion_code.encode(rv), motion_code.encode_root(rv, root, 30.0)], 1)
+    got = world_positions(torch.tensor(frames[None]), 30.0)[0].numpy()
+    decoded = motion_code.decode(frames[:, :60], 0.0)
+    want = forward_kinematics(decoded, motion_code.decode_root(frames[:, 60:], motion_code.headings(frames), 30.0))
+    np.testing.assert_allclose(got, want, atol=1e-9)
 
 
 def _data(seed: int = 0) -> PairedWindows:
     rng = np.random.default_rng(seed)
-    motions = [np.sin(np.arange(n)[:, None] / 7 + rng.uniform(0, 6, MOTION_DIM)) for n in (80, 60)]
+    frames = [np.sin(np.arange(n)[:, None] / 7 + rng.uniform(0, 6, FRAME_DIM)) for n in (80, 60)]
     musics = [_song(n, i) for i, n in enumerate((80, 60), start=seed)]
-    return PairedWindows(motions + motions, musics + musics, NormStats.compute(motions, musics),
+    contacts = [rng.uniform(size=(len(f), 2)) < 0.5 for f in frames]
+    return PairedWindows(frames + frames, musics + musics, contacts + contacts, NormStats.compute(frames, musics),
                          styles=["modern/c", "salsa/a", "modern/b", "salsa/a"])
 
 
@@ -175,19 +199,32 @@ def test_windows_carry_the_style_of_their_recording():
     data = _data()
     assert data.style_names == ("modern/b", "modern/c", "salsa/a")       # sorted: index -> name
     assert data.styles.tolist() == [1, 2, 0, 2]
-    motion, music, style = data.sample(50, 12, torch.Generator().manual_seed(0))
-    recordings = {k: [i for i, m in enumerate(data.motions) if data.styles[i] == k] for k in range(3)}
+    frames, music, contacts, style = data.sample(50, 12, torch.Generator().manual_seed(0))
+    assert contacts.shape == (50, 12, 2) and contacts.dtype == torch.bool
+    recordings = {k: [i for i, m in enumerate(data.frames) if data.styles[i] == k] for k in range(3)}
     for b in range(50):                     # each window comes from a recording of its style
-        assert any(bool((data.motions[r].unfold(0, 12, 1).transpose(1, 2) == motion[b]).all((1, 2)).any())
+        assert any(bool((data.frames[r].unfold(0, 12, 1).transpose(1, 2) == frames[b]).all((1, 2)).any())
                    for r in recordings[int(style[b])])
     assert set(style.tolist()) == {0, 1, 2}
     with pytest.raises(ValueError, match="one style name per recording"):
-        PairedWindows(data.motions[:1], data.musics[:1], data.stats, styles=["a", "b"])
+        PairedWindows(data.frames[:1], data.musics[:1], data.contacts[:1], data.stats, styles=["a", "b"])
+
+
+def test_mirrored_recordings_double_the_data_with_the_same_style():
+    rng = np.random.default_rng(0)
+    rv = [rng.normal(0, 0.2, (40, 20, 3))]
+    root = [np.c_[np.linspace(0, 1, 40), np.full(40, 0.9), np.zeros(40)]]
+    plain = PairedWindows.from_motion(rv, root, [_song(40)], 30.0, ["salsa/a"])
+    both = PairedWindows.from_motion(rv, root, [_song(40)], 30.0, ["salsa/a"], mirror=True)
+    assert len(plain.frames) == 1 and len(both.frames) == 2 and both.styles.tolist() == [0, 0]
+    travel = both.frames[1][:, 60] * both.stats.motion_std[60] + both.stats.motion_mean[60]   # body-frame x velocity
+    first = both.frames[0][:, 60] * both.stats.motion_std[60] + both.stats.motion_mean[60]
+    np.testing.assert_allclose(travel.numpy(), -first.numpy(), atol=1e-5)   # the mirror travels the other way
 
 
 def _train(out: Path, steps: int, seed: int = 0, resume: bool = False) -> dict[str, torch.Tensor]:
-    cfg = TrainConfig(window=12, batch_size=3, steps=steps, ramp_steps=2, gt_frames=2, self_frames=2,
-                      seed=seed, log_every=1, checkpoint_every=100)
+    cfg = TrainConfig(window=12, batch_size=4, steps=steps, ramp_steps=2, warm_frames=3, seed=seed, log_every=1,
+                      checkpoint_every=100, prior_steps=2)
     ckpt = train(_data(), TINY, cfg, out, fps=30.0, features_version=VERSION, feature_columns=COLUMNS,
                  resume=resume, progress=False)
     return torch.load(ckpt, weights_only=False)["model"]
@@ -203,14 +240,18 @@ def test_training_is_deterministic_and_resumes_exactly(tmp_path):
     resumed = _train(tmp_path / "r", 4, resume=True)
     assert all(torch.equal(a[k], resumed[k]) for k in a)
     log = [json.loads(line) for line in (tmp_path / "r" / "loss.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log] == [1, 2, 3, 4] and all(np.isfinite(r["loss"]) for r in log)
+    steps = [r["step"] for r in log if "step" in r]
+    assert steps == [1, 2, 3, 4] and all(np.isfinite(r["loss"]) for r in log if "step" in r)
+    assert [r["prior_step"] for r in log if "prior_step" in r] == [1, 2, 1, 2]   # fitted at 2, again at 4
+    assert np.isfinite(torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)["prior_kl"])
+    assert {"frame", "kl", "position", "velocity", "skate"} <= set(log[0])
     args = json.loads((tmp_path / "r" / "args.json").read_text())
     assert args["resume"] and GeneratorConfig.from_dict(args["model_config"]) == TINY
     # the checkpoint alone makes a model the add-on loads
     folder = export_checkpoint(tmp_path / "r" / "checkpoint.pt", tmp_path / "model", licence="MIT",
                                model_version="t", precision="int8").parent
     dm = load_model(folder, features_version=VERSION, feature_columns=COLUMNS)
-    assert dm.start_poses.shape == (32, MOTION_DIM) and dm.noise_std == 0.05
+    assert dm.start_poses.shape == (32, FRAME_DIM)
     assert dm.generate(_song(40)).shape == (40, 20, 3)
     assert dm.style_names == ("modern/b", "modern/c", "salsa/a")         # the checkpoint's names ...
     np.testing.assert_array_equal(dm.style_vectors, resumed["style.weight"].numpy())  # ... and vectors
@@ -222,42 +263,79 @@ def test_training_is_deterministic_and_resumes_exactly(tmp_path):
 
 def test_load_pairs_reads_the_documented_format(tmp_path):
     rv = np.random.default_rng(0).normal(size=(40, 20, 3))
-    np.savez(tmp_path / "take1.npz", rotvecs=rv, music=_song(40), fps=30.0, features_version=VERSION,
-             feature_columns=np.array(COLUMNS))
+    root = np.c_[np.linspace(0, 1, 40), np.full(40, 0.9), np.zeros(40)]
+    np.savez(tmp_path / "take1.npz", rotvecs=rv, root_translation=root, music=_song(40), fps=30.0,
+             features_version=VERSION, feature_columns=np.array(COLUMNS))
     (tmp_path / "take1.json").write_text(json.dumps({"source": "synthetic", "licence": "CC0"}))
     pairs = load_pairs(tmp_path)
     assert pairs.motions[0].shape == (40, 60) and np.array_equal(pairs.motions[0][:, 3:6], rv[:, 1])
+    assert np.array_equal(pairs.roots[0], root)
     assert pairs.musics[0].shape == (40, F) and pairs.feature_columns == COLUMNS and pairs.fps == 30.0
     assert pairs.provenance == [{"file": "take1.npz", "source": "synthetic", "licence": "CC0"}]
     assert pairs.styles == ["take1"]                     # no source clip named: the file is the style
     (tmp_path / "take1.json").write_text(json.dumps({"clip": "cmu-salsa/60_01"}))
     assert load_pairs(tmp_path).styles == ["cmu-salsa/60_01"]
-    np.savez(tmp_path / "take2.npz", rotvecs=rv, music=_song(40), fps=60.0, features_version=VERSION,
-             feature_columns=np.array(COLUMNS))
+    np.savez(tmp_path / "take2.npz", rotvecs=rv, root_translation=root, music=_song(40), fps=60.0,
+             features_version=VERSION, feature_columns=np.array(COLUMNS))
     with pytest.raises(ValueError, match="mix frame rates"):
         load_pairs(tmp_path)
 
 
 # ------------------------------------------------------------------------------- export parity
 
-def test_onnx_matches_torch_over_300_autoregressive_steps_paper_size(tmp_path):
+def _torch_rollout(model: DanceGenerator, dm, music: np.ndarray, seed: int) -> np.ndarray:
+    """The dance of `seed` computed frame by frame in PyTorch with the runtime's draws (start
+    pose, the prior's latent at each span start, held over the span), in normalised units (T, D)."""
+    rng = np.random.default_rng(seed)
+    start = dm.start_poses[rng.integers(len(dm.start_poses))]
+    eps = torch.tensor(rng.standard_normal((len(music), model.cfg.latent_dim), dtype=np.float32))
+    with torch.no_grad():
+        code = model.code_music(torch.tensor(music[None], dtype=torch.float32),
+                                torch.tensor([dm.pick_style(seed)]))[0]        # music mean 0, std 1
+        prev, state, ref = torch.tensor(start)[None], None, []
+        for t in range(len(music)):
+            if t % model.cfg.latent_frames == 0:
+                mu, logvar = model.prior_dist(state, prev, code[t][None])
+                z = mu + (0.5 * logvar).exp() * eps[t][None]
+            prev, state = model.step(prev, code[t][None], z, state)
+            ref.append(prev[0].numpy())
+    return np.array(ref)
+
+
+def test_onnx_rollout_matches_torch_over_300_frames_paper_size(tmp_path):
     torch.manual_seed(0)
-    model = DanceGenerator(GeneratorConfig(music_dim=F)).eval()   # paper size: 2 x 1024 LSTM
+    model = DanceGenerator(GeneratorConfig(music_dim=F, lstm_hidden=1024)).eval()   # paper size: 2 x 1024
     dm = load_model(_export(model, tmp_path / "paper", "float32"), features_version=VERSION)
     music = _song(300)
-    got = dm.generate_code(music, seed=3, noise_scale=0.0)
-    got = (got - dm.motion_mean) / dm.motion_std                            # normalised units
-    start = dm.start_poses[np.random.default_rng(3).integers(len(dm.start_poses))]
-    with torch.no_grad():
-        code = model.code_music(torch.tensor(music[None], dtype=torch.float32), STYLE0[:1])[0]   # music mean 0, std 1
-        assert np.abs(code.numpy() - dm.code_music(music)).max() <= 1e-4
-        prev, state, ref = torch.tensor(start)[None], None, []
-        for t in range(300):
-            prev, state = model.step(prev, code[t][None], state)
-            ref.append(prev[0].numpy())
-    err = np.abs(np.array(ref) - got).max()
+    got = (dm.generate_frames(music, [3])[0] - dm.motion_mean) / dm.motion_std   # normalised units
+    err = np.abs(_torch_rollout(model, dm, music, 3) - got).max()
     assert err <= 1e-4, f"onnxruntime vs torch max abs error {err:.2e} (normalised units)"
     assert np.abs(np.diff(got, axis=0)).max() > 5e-4                     # it did not freeze on a constant
+
+
+def test_variations_run_in_one_batch_and_match_their_single_runs(tiny_model):
+    dm = load_model(tiny_model)
+    music = _song(70)
+    together = dm.generate_frames(music, [4, 9, 4])
+    assert together.shape == (3, 70, FRAME_DIM)
+    np.testing.assert_allclose(together[0], dm.generate_frames(music, [4])[0], atol=1e-5)
+    np.testing.assert_allclose(together[1], dm.generate_frames(music, [9])[0], atol=1e-5)
+    np.testing.assert_array_equal(together[0], together[2])              # same seed, same dance
+    rotvecs, root = decode_frames(together[1], dm.fps)
+    assert rotvecs.shape == (70, 20, 3) and root.shape == (70, 3)
+    np.testing.assert_allclose(rotvecs, dm.generate(music, seed=9), atol=1e-5)
+
+
+def test_the_latents_make_the_variety_and_temperature_scales_them(tiny_model):
+    dm = load_model(tiny_model)
+    music = _song(40)
+    cold, warm, hot = (dm.generate_frames(music, [0], temperature=t)[0] for t in (0.0, 1.0, 2.0))
+    assert np.abs(warm - cold).max() > 1e-4
+    assert np.abs(hot - cold).mean() > np.abs(warm - cold).mean()        # farther from the latent-free dance
+    with pytest.raises(ValueError, match="temperature"):
+        dm.generate_frames(music, [0], temperature=-1.0)
+    with pytest.raises(ValueError, match="no seeds"):
+        dm.generate_frames(music, [])
 
 
 # ------------------------------------------------------------------------------- runtime
@@ -300,7 +378,7 @@ def test_style_vectors_that_do_not_match_the_names(tiny_model, tmp_path):
 def test_progress_counts_up_and_cancel_stops(tiny_model):
     dm = load_model(tiny_model)
     seen: list[tuple[int, int]] = []
-    dm.generate(_song(100), progress=lambda done, total: seen.append((done, total)), progress_every=30)
+    dm.generate_frames(_song(100), [0, 1], progress=lambda done, total: seen.append((done, total)), chunk=30)
     assert seen == [(30, 100), (60, 100), (90, 100), (100, 100)]
     calls: list[int] = []
 
@@ -309,7 +387,7 @@ def test_progress_counts_up_and_cancel_stops(tiny_model):
         return done < 60
 
     with pytest.raises(Cancelled, match="60 of 100"):
-        dm.generate(_song(100), progress=stop_at_60, progress_every=30)
+        dm.generate_frames(_song(100), [0], progress=stop_at_60, chunk=30)
     assert calls == [30, 60]
 
 
@@ -330,10 +408,10 @@ def test_missing_model_folder(tmp_path):
 
 def test_corrupt_graph_file(tiny_model, tmp_path):
     folder = _copy(tiny_model, tmp_path / "m")
-    data = bytearray((folder / "step.onnx").read_bytes())
+    data = bytearray((folder / "rollout.onnx").read_bytes())
     data[len(data) // 2] ^= 0xFF
-    (folder / "step.onnx").write_bytes(bytes(data))
-    with pytest.raises(ModelError, match="step.onnx: is corrupt"):
+    (folder / "rollout.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="rollout.onnx: is corrupt"):
         load_model(folder)
 
 
@@ -377,3 +455,31 @@ def test_manifest_edited_without_the_graphs(tiny_model, tmp_path):
     with pytest.raises(ModelError, match="embedded metadata differs"):
         load_model(folder)
 
+
+
+# ------------------------------------------------------------------------------- distributed
+
+def test_two_gloo_processes_train_as_one(tmp_path):
+    """torchrun with two CPU processes (gloo) splits each batch in two and averages the
+    gradients: the weights after three steps are those of one process on the whole batch."""
+    import os
+    import subprocess
+    import sys
+
+    probe = Path(__file__).with_name("ddp_probe.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("WORLD_SIZE", None)
+    subprocess.run([sys.executable, str(probe), str(tmp_path / "one")], check=True, env=env, timeout=300)
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(probe),
+                    str(tmp_path / "two")], check=True, env=env, timeout=300, capture_output=True)
+    one = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=False)
+    two = torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=False)
+    assert json.loads((tmp_path / "two" / "args.json").read_text())["world_size"] == 2
+    assert two["step"] == one["step"] == 3
+    for k in one["model"]:
+        torch.testing.assert_close(two["model"][k], one["model"][k], rtol=0, atol=1e-6, msg=k)
+    logs = [[json.loads(line)["loss"] for line in (tmp_path / run / "loss.jsonl").read_text().splitlines()
+             if "loss" in line] for run in ("one", "two")]
+    np.testing.assert_allclose(logs[1], logs[0], rtol=1e-5)              # rank 0 logs the whole batch's loss
+    moved = max((one["model"][k] - DanceGenerator(TINY).state_dict()[k]).abs().max().item() for k in one["model"])
+    assert moved > 1e-4                                                  # training did change the weights

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dance_addon.core.choreography.lstm import load_model
-from dance_addon.core.motion.skeleton import MOTION_DIM
+from dance_addon.core.motion.motion_code import FRAME_DIM
 from training.export import export_model
 from training.int4 import pack_int4, unpack_int4
 from training.model import DanceGenerator, GeneratorConfig, MusicCoderConfig
@@ -53,21 +53,21 @@ def test_int4_export_loads_runs_and_stays_close_to_float32(tmp_path):
                 p.mul_(2.4)
     rng = np.random.default_rng(1)
     common = dict(fps=30.0, features_version="test", feature_columns=COLUMNS,
-                  norm={"motion_mean": np.zeros(MOTION_DIM), "motion_std": np.full(MOTION_DIM, 0.3),
+                  norm={"motion_mean": np.zeros(FRAME_DIM), "motion_std": np.full(FRAME_DIM, 0.3),
                         "music_mean": np.zeros(F), "music_std": np.ones(F)},
-                  start_poses=rng.normal(size=(4, MOTION_DIM)), feedback_noise_std=0.05,
+                  start_poses=rng.normal(size=(4, FRAME_DIM)),
                   provenance={"data": "random init"}, licence="MIT", model_version="test")
     f32 = load_model(export_model(model, tmp_path / "f32", precision="float32", **common).parent)
     i4_folder = export_model(model, tmp_path / "i4", precision="int4", **common).parent
     i4 = load_model(i4_folder)
     assert i4.meta["precision"] == "int4"
-    step = onnx.load(str(i4_folder / "step.onnx"))
-    assert sorted(n.op_type for n in step.graph.node if "MatMul" in n.op_type).count("MatMulNBits") == SMALL.lstm_layers
+    body = onnx.load(str(i4_folder / "rollout.onnx")).graph.node[0].attribute[0].g      # the Scan's step
+    assert [n.op_type for n in body.node if "MatMul" in n.op_type].count("MatMulNBits") == SMALL.lstm_layers
 
     t = np.arange(300)[:, None] / 30.0
     music = np.sin(2 * np.pi * t * np.arange(1, F + 1) / 3)                   # (300, F)
-    a = f32.generate_code(music, seed=2, noise_scale=0.0)
-    b = i4.generate_code(music, seed=2, noise_scale=0.0)
+    a = f32.generate_frames(music, [2], temperature=0.0)[0]
+    b = i4.generate_frames(music, [2], temperature=0.0)[0]
     assert np.isfinite(b).all() and np.abs(np.diff(b, axis=0)).max() > 1e-3   # it moves
     err = np.abs((a - b) / f32.motion_std)                                   # normalised units
     assert err.max() <= 0.02, f"int4 vs float32 max abs {err.max():.4f} (normalised units)"

@@ -5,8 +5,8 @@ import json
 
 import numpy as np
 
-from dance_addon.core.music import features as music_mod
 from dance_addon.core.choreography.lstm import load_model
+from dance_addon.core.music import features as music_mod
 from training.model import GeneratorConfig, MusicCoderConfig
 from training.pipeline import MODEL_LICENCE, PipelineConfig, run_pipeline, teacher_forcing_only
 from training.train import TrainConfig
@@ -20,20 +20,22 @@ def _pairs(folder, n=3, frames=150):
     for i in range(n):
         t = np.arange(frames)[:, None, None] / 30.0
         rv = 0.3 * np.sin(2 * np.pi * t * (1 + np.arange(20)[None, :, None] / 10)) * np.ones((1, 1, 3))
-        np.savez(folder / "train" / f"p{i}.npz", rotvecs=rv.astype(np.float32),
+        root = np.c_[0.3 * np.sin(t[:, 0, 0]), np.full(frames, 0.9), 0.1 * t[:, 0, 0]]
+        np.savez(folder / "train" / f"p{i}.npz", rotvecs=rv.astype(np.float32), root_translation=root,
                  music=rng.normal(size=(frames, F)).astype(np.float32), fps=30.0,
                  features_version=music_mod.FEATURES_VERSION, feature_columns=np.array(music_mod.FEATURE_COLUMNS))
         (folder / "train" / f"p{i}.json").write_text(json.dumps({"clip": f"test/clip{i}", "track": "t0"}))
 
 
-TINY = GeneratorConfig(music_dim=F, enc_hidden=(16, 16), lstm_hidden=32, dec_hidden=(16, 16),
-                       coder=MusicCoderConfig(channels=8, dilations=(1, 2)))
+TINY = GeneratorConfig(music_dim=F, enc_hidden=(16, 16), lstm_hidden=32, dec_hidden=(16, 16), latent_frames=4,
+                       posterior_hidden=16, prior_hidden=16, coder=MusicCoderConfig(channels=8, dilations=(1, 2)))
 
 
 def test_pipeline_trains_exports_and_writes_the_card(tmp_path):
     _pairs(tmp_path / "pairs")
     cfg = PipelineConfig(name="tiny", model=TINY,
-                         train=TrainConfig(steps=3, batch_size=2, window=40, ramp_steps=2, checkpoint_every=2))
+                         train=TrainConfig(steps=3, batch_size=2, window=20, ramp_steps=2, checkpoint_every=2,
+                                           warm_frames=4, prior_steps=2))
     folder = run_pipeline(cfg, tmp_path / "pairs", tmp_path / "runs", tmp_path / "models", evaluate=False,
                           progress=False)
     assert folder == tmp_path / "models" / "tiny"
@@ -45,9 +47,10 @@ def test_pipeline_trains_exports_and_writes_the_card(tmp_path):
     assert card.count("The dance generator the add-on ships.") == 1 and "3 learned style vectors" in card
     assert model.style_names == ("test/clip0", "test/clip1", "test/clip2")   # one style per source clip
     log = [json.loads(line) for line in (tmp_path / "runs" / "tiny" / "loss.jsonl").read_text().splitlines()]
-    assert log[-1]["step"] == 3
+    assert [r["step"] for r in log if "step" in r][-1] == 3 and log[-1]["prior_step"] == 2
     # resume to more steps continues the same run
-    cfg.train = TrainConfig(steps=5, batch_size=2, window=40, ramp_steps=2, checkpoint_every=2)
+    cfg.train = TrainConfig(steps=5, batch_size=2, window=20, ramp_steps=2, checkpoint_every=2, warm_frames=4,
+                            prior_steps=2)
     run_pipeline(cfg, tmp_path / "pairs", tmp_path / "runs", tmp_path / "models", resume=True, evaluate=False,
                  progress=False)
     assert "5 steps" in (folder / "MODEL_CARD.md").read_text()
@@ -56,12 +59,12 @@ def test_pipeline_trains_exports_and_writes_the_card(tmp_path):
 def test_teacher_forcing_only_baseline(tmp_path):
     """The evaluation's baseline: same network and steps, every input frame from the ground truth."""
     _pairs(tmp_path / "pairs")
-    shipped = TrainConfig(steps=6, batch_size=2, window=40, ramp_steps=2, free_from_step=3, log_every=1)
+    shipped = TrainConfig(steps=6, batch_size=2, window=20, ramp_steps=2, warm_frames=4, log_every=1, prior_steps=2)
     cfg = PipelineConfig(name="tf", model=TINY, train=teacher_forcing_only(shipped))
     folder = run_pipeline(cfg, tmp_path / "pairs", tmp_path / "runs", tmp_path / "baselines", evaluate=False,
                           progress=False)
     log = [json.loads(line) for line in (tmp_path / "runs" / "tf" / "loss.jsonl").read_text().splitlines()]
-    assert [r["self_fed_per_window"] for r in log] == [0] * 6 and {r["phase"] for r in log} == {1}
-    assert cfg.train.steps == 6 and cfg.train.speed_weight == shipped.speed_weight   # only the feeding differs
+    assert [r["self_fed"] for r in log if "step" in r] == [0.0] * 6
+    assert cfg.train.steps == 6 and cfg.train.skate_weight == shipped.skate_weight   # only the feeding differs
     card = (folder / "MODEL_CARD.md").read_text()
     assert "A baseline for the evaluation, not offered by the add-on" in card and "--teacher-forcing-only" in card

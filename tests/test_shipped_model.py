@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dance_addon.core.music import features as music
-from dance_addon.core.motion import skeleton as sk
 from dance_addon.core.choreography.lstm import load_model
 from dance_addon.core.choreography.model_folders import shipped_model_dirs
+from dance_addon.core.motion import skeleton as sk
+from dance_addon.core.music import features as music
 from training.data.clips import load_split
 from training.evaluation.dynamics import FREEZE_HIGH, FREEZE_LOW, freezing_windows, mean_joint_speed
 from training.mocap.convert import convert_bvh, load_reference
@@ -37,7 +37,8 @@ def test_shipped_model_loads_and_says_what_it_is(shipped):
     meta = model.meta
     size = sum(f.stat().st_size for f in shipped.iterdir() if f.is_file())
     assert size <= MAX_MODEL_BYTES, f"{shipped} holds {size / 2**20:.1f} MiB, over the 20 MiB a repository tolerates"
-    assert meta["lstm_layers"] == 2 and meta["lstm_hidden"] == 1024 and meta["precision"] == "int8"
+    assert meta["lstm_layers"] == 2 and meta["lstm_hidden"] == 512 and meta["precision"] == "int8"
+    assert meta["format_version"] == 3 and meta["latent_frames"] >= 1
     assert "CMU" in meta["licence"] and "immich-memories-music" in meta["licence"]
     assert meta["provenance"]["recordings"] and (shipped / "MODEL_CARD.md").is_file()
     heldout = set(load_split().heldout_tracks)

@@ -3,28 +3,35 @@
 Layout of a model folder (format `FORMAT_VERSION`, read by `dance_addon.core.choreography.lstm`):
 
     model.json          metadata (below) + the sha256 of each graph file
-    music_coder.onnx    music (1, T, F) normalised features, style (1, S) one style vector
-                        -> code (1, T, 60); T dynamic, one call for the whole song
-    step.onnx           one frame: prev_motion (1, 60), music_code (1, 60),
-                        h (2, 1, 1024), c (2, 1, 1024) -> motion (1, 60), h_out, c_out
-                        (all normalised units; float32, 8-bit or 4-bit weights, see `precision`)
+    music_coder.onnx    music (B, T, F) normalised features, style (B, S) style vectors
+                        -> code (B, T, 60); B and T dynamic, one call for the whole song
+    rollout.onnx        a chunk of N frames of B dances in one call: prev (B, D), music_code
+                        (B, N, 60), eps (B, N, Z) standard normal draws, draw (B, N, 1) 1 where
+                        a latent span starts, h (L, B, H), c (L, B, H), z (B, Z) the held latent
+                        -> frames (B, N, D), h_out, c_out, z_out (all normalised units;
+                        D = FRAME_DIM; float32, 8-bit or 4-bit weights, see `precision`)
+
+The rollout is an ONNX Scan over the chunk's frames whose body is the one-frame step: the
+frames of a chunk run inside onnxruntime with no Python call per frame, and the LSTM state
+carries from one chunk to the next, so the caller can report progress and cancel between
+chunks. B dances (variations of one song) run in one call: one step streams the weights once
+for all of them.
 
 Each .onnx carries the same metadata JSON in its `metadata_props` under the key
 `dance_addon`, so a graph file that travels alone still says what it is.
 
-Metadata keys: format_version, model_version, joint_names, fps, motion_dim, music_dim,
-features_version, feature_columns, motion_mean/std (60), music_mean/std (F), start_poses
-(K, 60, normalised), style_names (N) and style_vectors (N, S: the learned styles the seed
-picks from), feedback_noise_std (normalised units), lstm_layers, lstm_hidden,
-precision, provenance (free-form dict: data sets, checkpoint, step), licence,
-generator_config.
+Metadata keys: format_version, model_version, joint_names, fps, frame_dim, latent_dim, latent_frames,
+music_dim, features_version, feature_columns, motion_mean/std (D), music_mean/std (F),
+start_poses (K, D, normalised), style_names (N) and style_vectors (N, S: the learned styles the
+seed picks from), lstm_layers, lstm_hidden, precision, provenance (free-form dict: data
+sets, checkpoint, step), licence, generator_config.
 
-The step graph does not use the ONNX LSTM op: the LSTM cell is written out as one MatMul of
+The step does not use the ONNX LSTM op: the LSTM cell is written out as one MatMul of
 [x, h] against the stacked input and recurrent weights per layer, plus the gate arithmetic.
 This is what lets dynamic 8-bit quantisation reach the LSTM weights (onnxruntime's
-quantizer turns MatMul into DynamicQuantizeMatMul; it leaves a native LSTM op in float32
-on this CPU), and it halves the number of matrix products per step. The parity test
-checks it against PyTorch's own `nn.LSTM`.
+quantizer turns MatMul into DynamicQuantizeMatMul; it leaves a native LSTM op in float32),
+and it halves the number of matrix products per step. The parity test checks it against
+PyTorch's own `nn.LSTM`.
 """
 from __future__ import annotations
 
@@ -40,11 +47,11 @@ import onnx
 import torch
 from torch import nn
 
-from dance_addon.core.choreography.lstm import CODER_INPUTS, FORMAT_VERSION, MANIFEST, METADATA_KEY, STEP_INPUTS, STEP_OUTPUTS
-from dance_addon.core.motion.skeleton import JOINT_NAMES
-from training.model import DanceGenerator
+from dance_addon.core.choreography.lstm import CODER_INPUTS, FORMAT_VERSION, MANIFEST, METADATA_KEY
 from dance_addon.core.motion.motion_code import MOTION_CODE
+from dance_addon.core.motion.skeleton import JOINT_NAMES
 from training.int4 import quantize_matmuls_int4
+from training.model import DanceGenerator
 from training.train import load_checkpoint
 
 OPSET = 17
@@ -77,22 +84,33 @@ class _UnrolledStep(nn.Module):
         self.dec1_w, self.dec1_b = t(m.dec1.weight), b(m.dec1.bias)
         self.dec2_w, self.dec2_b = t(m.dec2.weight), b(m.dec2.bias)
         self.dec3_w, self.dec3_b = t(m.dec3.weight), b(m.dec3.bias)
+        self.prior = m.prior                                               # small: left to the exporter
 
-    def forward(self, prev_motion: torch.Tensor, music_code: torch.Tensor, h: torch.Tensor,
-                c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = torch.cat([prev_motion, music_code], dim=1)                    # (1, 120)
-        x = torch.relu(x @ self.enc1_w + self.enc1_b) @ self.enc2_w + self.enc2_b  # (1, e2)
+    def forward(self, prev: torch.Tensor, h: torch.Tensor, c: torch.Tensor, z_held: torch.Tensor,
+                music_code: torch.Tensor, eps: torch.Tensor, draw: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """prev (B, D), h and c (L, B, H), z_held (B, Z) the span's latent so far, music_code
+        (B, 60), eps (B, Z) standard normal draws, draw (B, 1) 1 where a span starts, else 0
+        -> the frame (B, D), h_out, c_out, the latent used (B, Z), the frame again (the Scan's
+        carried state, then its per-frame output). Where a span starts the latent is drawn from
+        the prior, mean + std * eps; elsewhere it is held."""
+        mu, logvar = self.prior(torch.cat([h[-1], prev, music_code], dim=1)).chunk(2, dim=1)
+        drawn = mu + torch.exp(0.5 * logvar.clamp(-8.0, 4.0)) * eps
+        z = draw * drawn + (1.0 - draw) * z_held                           # (B, Z)
+        x = torch.cat([prev, music_code, z], dim=1)                        # (B, D + 60 + Z)
+        x = torch.relu(x @ self.enc1_w + self.enc1_b) @ self.enc2_w + self.enc2_b  # (B, e2)
         hs, cs = [], []
         for k in range(self.layers):
-            gates = torch.cat([x, h[k]], dim=1) @ self.lstm_w[k] + self.lstm_b[k]  # (1, 4H)
-            i, f, g, o = gates.split(self.hidden, dim=1)                   # each (1, H), nn.LSTM order
+            gates = torch.cat([x, h[k]], dim=1) @ self.lstm_w[k] + self.lstm_b[k]  # (B, 4H)
+            i, f, g, o = gates.split(self.hidden, dim=1)                   # each (B, H), nn.LSTM order
             c_k = torch.sigmoid(f) * c[k] + torch.sigmoid(i) * torch.tanh(g)
-            x = torch.sigmoid(o) * torch.tanh(c_k)                         # (1, H)
+            x = torch.sigmoid(o) * torch.tanh(c_k)                         # (B, H)
             hs.append(x)
             cs.append(c_k)
-        y = torch.relu(x @ self.dec1_w + self.dec1_b)
+        y = torch.relu(torch.cat([x, z], dim=1) @ self.dec1_w + self.dec1_b)
         y = torch.relu(y @ self.dec2_w + self.dec2_b)
-        return y @ self.dec3_w + self.dec3_b, torch.stack(hs), torch.stack(cs)  # (1, 60), (L, 1, H) x 2
+        frame = y @ self.dec3_w + self.dec3_b                              # (B, D)
+        return frame, torch.stack(hs), torch.stack(cs), z, frame + 0.0    # (B, D), (L, B, H) x 2, (B, Z), (B, D)
 
 
 class _Coder(nn.Module):
@@ -101,7 +119,7 @@ class _Coder(nn.Module):
         self.coder = model.coder
 
     def forward(self, music: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        return self.coder(music, style)                                    # (1, T, 60)
+        return self.coder(music, style)                                    # (B, T, 60)
 
 
 def _onnx_export(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, **kw: Any) -> None:
@@ -112,32 +130,81 @@ def _onnx_export(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, 
 
 
 def export_music_coder(model: DanceGenerator, path: Path) -> None:
-    """Write the music coder graph (dynamic T) to `path`, float32."""
+    """Write the music coder graph (dynamic B and T) to `path`, float32."""
     model = model.eval()
-    example = torch.zeros(1, 64, model.cfg.music_dim), torch.zeros(1, model.cfg.style_dim)
+    example = torch.zeros(2, 64, model.cfg.music_dim), torch.zeros(2, model.cfg.style_dim)
     _onnx_export(_Coder(model), example, path, input_names=list(CODER_INPUTS), output_names=["music_code"],
-                 dynamic_axes={"music": {1: "T"}, "music_code": {1: "T"}})
+                 dynamic_axes={"music": {0: "B", 1: "T"}, "style": {0: "B"}, "music_code": {0: "B", 1: "T"}})
+
+
+STEP_BODY_INPUTS = ("prev", "h", "c", "z", "code_t", "eps_t", "draw_t")
+STEP_BODY_OUTPUTS = ("prev_next", "h_next", "c_next", "z_next", "frame_t")
 
 
 def export_step(model: DanceGenerator, path: Path) -> None:
-    """Write the one-frame step graph (hand-unrolled LSTM, float32) to `path`."""
+    """Write the one-frame step graph (hand-unrolled LSTM, float32, dynamic batch) to `path`:
+    the Scan body of the rollout, inputs `STEP_BODY_INPUTS`, outputs `STEP_BODY_OUTPUTS`."""
     cfg = model.eval().cfg
     step = _UnrolledStep(model).eval()
-    state = torch.zeros(cfg.lstm_layers, 1, cfg.lstm_hidden)
-    args = (torch.zeros(1, cfg.motion_dim), torch.zeros(1, cfg.music_code_dim), state, state)
-    _onnx_export(step, args, path, input_names=list(STEP_INPUTS), output_names=list(STEP_OUTPUTS))
+    state = torch.zeros(cfg.lstm_layers, 2, cfg.lstm_hidden)
+    z = torch.zeros(2, cfg.latent_dim)
+    args = (torch.zeros(2, cfg.frame_dim), state, state, z, torch.zeros(2, cfg.music_code_dim), z, torch.ones(2, 1))
+    batch = {"prev": {0: "B"}, "h": {1: "B"}, "c": {1: "B"}, "z": {0: "B"}, "code_t": {0: "B"}, "eps_t": {0: "B"},
+             "draw_t": {0: "B"}, "prev_next": {0: "B"}, "h_next": {1: "B"}, "c_next": {1: "B"}, "z_next": {0: "B"},
+             "frame_t": {0: "B"}}
+    _onnx_export(step, args, path, input_names=list(STEP_BODY_INPUTS), output_names=list(STEP_BODY_OUTPUTS),
+                 dynamic_axes=batch)
+
+
+def wrap_in_scan(step_path: Path, path: Path) -> None:
+    """The rollout graph: a Scan over axis 1 of music_code (B, N, 60), eps (B, N, Z) and draw
+    (B, N, 1) whose body is the step graph at `step_path` (float or quantised), the frame, h, c
+    and the held latent carried as state."""
+    from onnx import helper
+
+    step = onnx.load(str(step_path))
+    body = step.graph
+    body.name = "step"
+    ins = {i.name: i for i in body.input}
+    outs = {o.name: o for o in body.output}
+    body_inputs = [ins[n] for n in STEP_BODY_INPUTS]
+    del body.input[:]
+    body.input.extend(body_inputs)
+    body_outputs = [outs[n] for n in STEP_BODY_OUTPUTS]
+    del body.output[:]
+    body.output.extend(body_outputs)
+    scan = helper.make_node("Scan", ["prev", "h", "c", "z", "music_code", "eps", "draw"],
+                            ["last", "h_out", "c_out", "z_out", "frames"], name="rollout", body=body,
+                            num_scan_inputs=3, scan_input_axes=[1, 1, 1], scan_output_axes=[1])
+    f32 = onnx.TensorProto.FLOAT
+    graph = helper.make_graph(
+        [scan], "rollout",
+        [helper.make_tensor_value_info("prev", f32, ["B", "D"]),
+         helper.make_tensor_value_info("music_code", f32, ["B", "N", "C"]),
+         helper.make_tensor_value_info("eps", f32, ["B", "N", "Z"]),
+         helper.make_tensor_value_info("draw", f32, ["B", "N", 1]),
+         helper.make_tensor_value_info("h", f32, ["L", "B", "H"]),
+         helper.make_tensor_value_info("c", f32, ["L", "B", "H"]),
+         helper.make_tensor_value_info("z", f32, ["B", "Z"])],
+        [helper.make_tensor_value_info("frames", f32, ["B", "N", "D"]),
+         helper.make_tensor_value_info("h_out", f32, ["L", "B", "H"]),
+         helper.make_tensor_value_info("c_out", f32, ["L", "B", "H"]),
+         helper.make_tensor_value_info("z_out", f32, ["B", "Z"])])
+    model = helper.make_model(graph, opset_imports=list(step.opset_import), producer_name="dance_addon")
+    model.ir_version = step.ir_version
+    onnx.save(model, str(path))
 
 
 def quantize_step(src: Path, dst: Path) -> None:
     """Dynamic 8-bit quantisation of every MatMul weight (per output column, unsigned
-    activations, weights in 7 bits: this CPU has AVX2 without VNNI, where full-range
-    u8 x s8 products can saturate)."""
+    activations, weights in 7 bits: on AVX2 CPUs without VNNI, full-range u8 x s8 products
+    can saturate)."""
     import logging
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # the quantiser logs advice to pre-process (shape inference) on the root logger: our step
-    # graph is plain MatMul/elementwise with static shapes, so the advice does not apply
+    # graph is plain MatMul/elementwise, so the advice does not apply
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
@@ -165,12 +232,12 @@ def _embed_metadata(path: Path, meta_json: str) -> None:
 
 def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_version: str,
                  feature_columns: Sequence[str], norm: dict[str, Any], start_poses: Any,
-                 feedback_noise_std: float, provenance: dict[str, Any], licence: str,
+                 provenance: dict[str, Any], licence: str,
                  model_version: str, precision: str = "int8", style_names: Sequence[str] | None = None) -> Path:
     """Export `model` to the folder `out_dir` (created) and return the path of model.json.
 
-    norm: motion_mean/motion_std (60,), music_mean/music_std (F,) as arrays or lists.
-    start_poses: (K, 60) normalised motion frames the runtime picks a first frame from by seed.
+    norm: motion_mean/motion_std (D,), music_mean/music_std (F,) as arrays or lists.
+    start_poses: (K, D) normalised frames the runtime picks a first frame from by seed.
     precision: "int8" (shipped: ~4x smaller and faster), "int4" (the LSTM weights in 4 bits,
     `training.int4`; the rest float32) or "float32" (reference, parity).
     style_names: a name for each of the model's learned styles (default "style 0", ...).
@@ -190,7 +257,9 @@ def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_v
         "model_version": model_version,
         "joint_names": list(JOINT_NAMES),
         "fps": float(fps),
-        "motion_dim": cfg.motion_dim,
+        "frame_dim": cfg.frame_dim,
+        "latent_dim": cfg.latent_dim,
+        "latent_frames": cfg.latent_frames,
         "music_dim": cfg.music_dim,
         "features_version": features_version,
         "feature_columns": list(feature_columns),
@@ -202,7 +271,6 @@ def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_v
         "motion_code": MOTION_CODE,
         "style_names": style_names,
         "style_vectors": _tolist(model.style.weight),
-        "feedback_noise_std": float(feedback_noise_std),
         "lstm_layers": cfg.lstm_layers,
         "lstm_hidden": cfg.lstm_hidden,
         "precision": precision,
@@ -212,21 +280,21 @@ def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_v
     }
     meta_json = json.dumps(meta)
 
-    coder_path, step_path = out_dir / "music_coder.onnx", out_dir / "step.onnx"
+    coder_path, step_path = out_dir / "music_coder.onnx", out_dir / "rollout.onnx"
     export_music_coder(model, coder_path)
-    if precision == "float32":
-        export_step(model, step_path)
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            f32 = Path(tmp) / "step_f32.onnx"
-            export_step(model, f32)
-            if precision == "int8":
-                quantize_step(f32, step_path)
-            else:
-                quantize_matmuls_int4(f32, step_path, weight_prefix="lstm_w.")   # the LSTM's [W_ih; W_hh]
+    with tempfile.TemporaryDirectory() as tmp:
+        f32, body = Path(tmp) / "step_f32.onnx", Path(tmp) / "step.onnx"
+        export_step(model, f32)
+        if precision == "float32":
+            body = f32
+        elif precision == "int8":
+            quantize_step(f32, body)
+        else:
+            quantize_matmuls_int4(f32, body, weight_prefix="lstm_w.")    # the LSTM's [W_ih; W_hh]
+        wrap_in_scan(body, step_path)
     for p in (coder_path, step_path):
         _embed_metadata(p, meta_json)
-    files = {"music_coder": coder_path.name, "step": step_path.name}
+    files = {"music_coder": coder_path.name, "rollout": step_path.name}
     sha = {p.name: _sha256(p) for p in (coder_path, step_path)}
     manifest = out_dir / MANIFEST
     manifest.write_text(json.dumps({**meta, "files": files, "sha256": sha}, indent=1))
@@ -236,7 +304,7 @@ def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_v
 def export_checkpoint(checkpoint: Path, out_dir: Path, *, licence: str, model_version: str,
                       precision: str = "int8") -> Path:
     """Export a `training/train.py` checkpoint: everything but the licence and version comes
-    from it (statistics, features, start poses, feedback noise = the training input noise)."""
+    from it (statistics, features, start poses, styles)."""
     model, ck = load_checkpoint(checkpoint)
     if ck.get("motion_code") != MOTION_CODE:
         raise ValueError(f"{checkpoint} was trained on motion code {ck.get('motion_code')!r}, but the add-on "
@@ -245,7 +313,7 @@ def export_checkpoint(checkpoint: Path, out_dir: Path, *, licence: str, model_ve
                   "train_config": ck["train_config"]}
     return export_model(model, out_dir, fps=ck["fps"], features_version=ck["features_version"],
                         feature_columns=ck["feature_columns"], norm=ck["norm"], start_poses=ck["start_poses"],
-                        feedback_noise_std=ck["train_config"]["input_noise_std"], provenance=provenance,
+                        provenance=provenance,
                         licence=licence, model_version=model_version, precision=precision,
                         style_names=ck["style_names"])
 
@@ -253,7 +321,7 @@ def export_checkpoint(checkpoint: Path, out_dir: Path, *, licence: str, model_ve
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Export a training checkpoint to the add-on's model folder.")
     p.add_argument("checkpoint", type=Path, help="checkpoint.pt written by training/train.py")
-    p.add_argument("out", type=Path, help="model folder to write (model.json, music_coder.onnx, step.onnx)")
+    p.add_argument("out", type=Path, help="model folder to write (model.json, music_coder.onnx, rollout.onnx)")
     p.add_argument("--licence", required=True, help="licence of the weights (follows the training data's)")
     p.add_argument("--model-version", required=True)
     p.add_argument("--precision", choices=PRECISIONS, default="int8")

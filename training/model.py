@@ -1,8 +1,9 @@
 """The dance generator: a music coder and the paper's action generation sub-network.
 
 Conventions
-- Motion: 60 numbers per frame, the canonical skeleton's 20 joint rotation vectors
-  (`dance_addon.core.motion.skeleton`), z-scored with the training split's statistics.
+- Motion: `FRAME_DIM` numbers per frame, the motion code of `dance_addon.core.motion.motion_code`
+  (not raw rotation vectors: the pelvis as its swing and heading change, and the root's travel),
+  z-scored with the training split's statistics.
 - Music: per-frame feature rows (F columns of `dance_addon.core.music.features.FEATURE_COLUMNS`),
   z-scored the same way, at the motion's frame rate.
 - Batch-first tensors: (B, T, C).
@@ -38,7 +39,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from dance_addon.core.motion.skeleton import MOTION_DIM
+from dance_addon.core.motion.motion_code import FRAME_DIM
+from dance_addon.core.music.features import FEATURE_COLUMNS
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]  # h, c: each (layers, B, hidden)
 
@@ -58,15 +60,20 @@ class MusicCoderConfig:
 
 @dataclass
 class GeneratorConfig:
-    motion_dim: int = MOTION_DIM        # 20 joints x rotation vector
-    music_dim: int = 32                 # F: number of music feature columns (set from core.music.features)
+    frame_dim: int = FRAME_DIM          # 20 joints x rotation (the root as swing + turn) + root travel (3)
+    music_dim: int = len(FEATURE_COLUMNS)  # F: number of music feature columns (core.music.features)
     music_code_dim: int = 60
     styles: int = 1                     # learned style vectors (one per source clip in training)
     style_dim: int = 16
+    latent_dim: int = 32                # Z: the latent the runtime samples from N(0, I) ...
+    latent_frames: int = 15             # ... once per this many frames (0.5 s at 30 fps), held over them
     enc_hidden: tuple[int, int] = (256, 256)  # encoder: FC -> ReLU -> FC
-    lstm_hidden: int = 1024
+    lstm_hidden: int = 512
     lstm_layers: int = 2
     dec_hidden: tuple[int, int] = (512, 256)  # decoder: FC -> ReLU -> FC -> ReLU -> FC
+    posterior_hidden: int = 256         # the training-only posterior q(z | input frame, the next latent_frames frames)
+    prior_hidden: int = 256             # the run-time prior p(z | LSTM state, input frame, music code),
+    #                                     fitted after training (train.fit_prior)
     dropout: float = 0.0                # between the LSTM layers and before the decoder (see train.py)
     coder: MusicCoderConfig = field(default_factory=MusicCoderConfig)
 
@@ -112,24 +119,35 @@ class MusicCoder(nn.Module):
 
 
 class DanceGenerator(nn.Module):
-    """Music coder + encoder / 2-layer LSTM / decoder, one motion frame per time step."""
+    """Music coder + encoder / 2-layer LSTM / decoder, one motion frame per time step, with a
+    latent z held over `latent_frames` frames (a conditional VAE over the next stretch of dance,
+    after Motion VAEs, Ling et al. 2020, whose latent is per frame: ours spans half a second,
+    because one frame ahead is nearly determined by the frames before it and a per-frame latent
+    carried nothing, KL ~0.02 nats, in a first run)."""
 
     def __init__(self, cfg: GeneratorConfig):
         super().__init__()
         self.cfg = cfg
         if cfg.styles < 1:
             raise ValueError(f"GeneratorConfig.styles must be at least 1, got {cfg.styles}")
+        d, z = cfg.frame_dim, cfg.latent_dim
         self.style = nn.Embedding(cfg.styles, cfg.style_dim)
         self.coder = MusicCoder(cfg.music_dim, cfg.style_dim, cfg.music_code_dim, cfg.coder)
         e1, e2 = cfg.enc_hidden
-        self.enc1 = nn.Linear(cfg.motion_dim + cfg.music_code_dim, e1)
+        self.enc1 = nn.Linear(d + cfg.music_code_dim + z, e1)
         self.enc2 = nn.Linear(e1, e2)
         self.lstm = nn.LSTM(e2, cfg.lstm_hidden, cfg.lstm_layers, batch_first=True, dropout=cfg.dropout)
         d1, d2 = cfg.dec_hidden
         self.drop = nn.Dropout(cfg.dropout)
-        self.dec1 = nn.Linear(cfg.lstm_hidden, d1)
+        self.dec1 = nn.Linear(cfg.lstm_hidden + z, d1)
         self.dec2 = nn.Linear(d1, d2)
-        self.dec3 = nn.Linear(d2, cfg.motion_dim)
+        self.dec3 = nn.Linear(d2, d)
+        p = cfg.posterior_hidden
+        self.post = nn.Sequential(nn.Linear((1 + cfg.latent_frames) * d + cfg.music_code_dim, p), nn.ELU(),
+                                  nn.Linear(p, p), nn.ELU(), nn.Linear(p, 2 * z))
+        q = cfg.prior_hidden
+        self.prior = nn.Sequential(nn.Linear(cfg.lstm_hidden + d + cfg.music_code_dim, q), nn.ELU(),
+                                   nn.Linear(q, q), nn.ELU(), nn.Linear(q, 2 * z))
 
     def zero_state(self, batch: int) -> LSTMState:
         shape = (self.cfg.lstm_layers, batch, self.cfg.lstm_hidden)
@@ -140,28 +158,49 @@ class DanceGenerator(nn.Module):
         """(B, T, F) normalised music features, (B,) style indices -> (B, T, 60) music code."""
         return self.coder(music, self.style(style))
 
-    def forward(self, prev_motion: torch.Tensor, music_code: torch.Tensor,
-                state: LSTMState | None = None) -> tuple[torch.Tensor, LSTMState]:
-        """Motion of frames t given motion of frames t-1 and the music code of frames t.
+    def posterior(self, prev: torch.Tensor, targets: torch.Tensor,
+                  music_code: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z | input frame, the frames it leads to, their music): prev (B, D), targets (B, n, D)
+        with n <= latent_frames (zero-padded to it), music_code (B, n, 60) -> mean, log-variance (B, Z)."""
+        n = targets.shape[1]
+        pad = self.cfg.latent_frames - n
+        if pad:
+            targets = torch.cat([targets, targets.new_zeros(targets.shape[0], pad, targets.shape[2])], dim=1)
+        x = torch.cat([prev, targets.flatten(1), music_code.mean(1)], dim=-1)
+        mu, logvar = self.post(x).chunk(2, dim=-1)
+        return mu, logvar.clamp(-8.0, 4.0)
 
-        prev_motion (B, T, 60), music_code (B, T, 60), state h/c (layers, B, hidden) or None
-        for zeros -> motion (B, T, 60), new state. T may be 1 (one autoregressive step).
+    def prior_dist(self, state: LSTMState | None, prev: torch.Tensor,
+                   music_code: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """p(z | the LSTM's top-layer state before the frame, the input frame, the frame's music
+        code): state h/c (layers, B, hidden) or None, prev (B, D), music_code (B, 60) -> mean,
+        log-variance (B, Z). What the runtime draws a latent from at the start of each span."""
+        h = self.zero_state(prev.shape[0])[0] if state is None else state[0]
+        mu, logvar = self.prior(torch.cat([h[-1], prev, music_code], dim=-1)).chunk(2, dim=-1)
+        return mu, logvar.clamp(-8.0, 4.0)
+
+    def forward(self, prev: torch.Tensor, music_code: torch.Tensor, z: torch.Tensor,
+                state: LSTMState | None = None) -> tuple[torch.Tensor, LSTMState]:
+        """Frames t given frames t-1, the music code of frames t and the latents of frames t.
+
+        prev (B, T, D), music_code (B, T, 60), z (B, T, Z), state h/c (layers, B, hidden) or None
+        for zeros -> frames (B, T, D), new state. T may be 1 (one autoregressive step).
         """
         if state is None:
-            state = self.zero_state(prev_motion.shape[0])
-        x = torch.cat([prev_motion, music_code], dim=-1)     # (B, T, 120)
+            state = self.zero_state(prev.shape[0])
+        x = torch.cat([prev, music_code, z], dim=-1)           # (B, T, D + 60 + Z)
         x = self.enc2(torch.relu(self.enc1(x)))              # (B, T, e2)
         y, state = self.lstm(x, state)                       # (B, T, hidden)
         y = self.drop(y)
-        y = torch.relu(self.dec1(y))                         # (B, T, d1)
+        y = torch.relu(self.dec1(torch.cat([y, z], dim=-1)))  # (B, T, d1)
         y = torch.relu(self.dec2(y))                         # (B, T, d2)
-        return self.dec3(y), state                           # (B, T, 60)
+        return self.dec3(y), state                           # (B, T, D)
 
-    def step(self, prev_motion: torch.Tensor, music_code: torch.Tensor,
+    def step(self, prev: torch.Tensor, music_code: torch.Tensor, z: torch.Tensor,
              state: LSTMState | None = None) -> tuple[torch.Tensor, LSTMState]:
-        """One frame: prev_motion (B, 60), music_code (B, 60) -> motion (B, 60), state."""
-        y, state = self.forward(prev_motion[:, None], music_code[:, None], state)
-        return y[:, 0], state                                # (B, 60)
+        """One frame: prev (B, D), music_code (B, 60), z (B, Z) -> frame (B, D), state."""
+        y, state = self.forward(prev[:, None], music_code[:, None], z[:, None], state)
+        return y[:, 0], state                                # (B, D)
 
 
 def count_step_macs(cfg: GeneratorConfig) -> int:
@@ -170,4 +209,5 @@ def count_step_macs(cfg: GeneratorConfig) -> int:
     d1, d2 = cfg.dec_hidden
     h = cfg.lstm_hidden
     lstm = 4 * h * (e2 + h) + (cfg.lstm_layers - 1) * 4 * h * (2 * h)
-    return (cfg.motion_dim + cfg.music_code_dim) * e1 + e1 * e2 + lstm + h * d1 + d1 * d2 + d2 * cfg.motion_dim
+    return ((cfg.frame_dim + cfg.music_code_dim + cfg.latent_dim) * e1 + e1 * e2 + lstm
+            + (h + cfg.latent_dim) * d1 + d1 * d2 + d2 * cfg.frame_dim)

@@ -50,8 +50,8 @@ class PipelineConfig:
 
 
 def teacher_forcing_only(cfg: TrainConfig) -> TrainConfig:
-    """`cfg` with every fed-back frame from the ground truth: no self-fed frames, no phase 2."""
-    return replace(cfg, self_frames=0, ramp_steps=0, free_from_step=-1)
+    """`cfg` with every input frame from the ground truth (no scheduled sampling)."""
+    return replace(cfg, self_fed_max=0.0, ramp_steps=0)
 
 
 def ensure_pairs(pairs_dir: Path, per_clip: int, seed: int) -> Path:
@@ -64,6 +64,19 @@ def ensure_pairs(pairs_dir: Path, per_clip: int, seed: int) -> Path:
     return train_dir
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), or the platform's processor string."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def write_model_card(folder: Path, cfg: PipelineConfig, meta: dict, eval_table: str | None, seconds: float) -> Path:
     prov = meta.get("provenance", {})
     recordings = prov.get("recordings", [])
@@ -73,24 +86,31 @@ def write_model_card(folder: Path, cfg: PipelineConfig, meta: dict, eval_table: 
     role = ("A baseline for the evaluation, not offered by the add-on: trained with teacher forcing only "
             "(every input frame from the ground truth), otherwise as the shipped model."
             if baseline else "The dance generator the add-on ships.")
+    baseline_flags = " --teacher-forcing-only --models-dir baselines"
+    prior = prov.get("prior")
+    run_note = f" (of a {cfg.train.steps}-step schedule); the run-time prior {prior}" if prior else ""
     card = f"""# {cfg.name}
 
 {role} It is the paper's action generation sub-network (encoder, a
 {cfg.model.lstm_layers}-layer LSTM of {cfg.model.lstm_hidden} units, decoder) behind our dilated-convolution music
-coder, exported in {cfg.precision} for onnxruntime (model.json, music_coder.onnx, step.onnx).
+coder, trained as a conditional VAE (a {cfg.model.latent_dim}-number latent drawn every
+{cfg.model.latent_frames} frames), exported in {cfg.precision} for onnxruntime (model.json, music_coder.onnx,
+rollout.onnx: a Scan over chunks of frames, several dances in one batch).
 
 - Motion: the canonical 20-joint skeleton's rotation vectors at {meta.get('fps')} fps, the pelvis coded as its
-  tilt plus its heading change per frame (`{meta.get('motion_code')}`, dance_addon/core/motion/motion_code.py); no root
-  translation (the add-on keeps the feet on the ground).
-- Music: features `{meta.get('features_version')}` ({len(meta.get('feature_columns', []))} columns, dance_addon/core/music/features.py).
+  tilt plus its heading change per frame, then the pelvis's travel in its own heading frame and its height
+  (`{meta.get('motion_code')}`, dance_addon/core/motion/motion_code.py): the dancer travels.
+- Music: features `{meta.get('features_version')}` ({len(meta.get('feature_columns', []))} columns,
+  dance_addon/core/music/features.py).
 - Styles: {len(meta.get('style_names', []))} learned style vectors, one per training clip; the seed picks one
-  (seeds 0 to {len(meta.get('style_names', [])) - 1} each pick a different one).
+  (seeds 0 to {len(meta.get('style_names', [])) - 1} each pick a different one) and the latents.
 - Training data: {len(recordings)} music-motion pairs from {len(clips)} CMU clips warped onto the beats of
-  {len(tracks)} immich-memories-music tracks (training/data/pairs.py); the held-out clips and tracks of
-  training/data/split.json were never seen.
+  {len(tracks)} immich-memories-music tracks (training/data/pairs.py), each also mirrored left to right;
+  the held-out clips and tracks of training/data/split.json were never seen.
 - Licence: {MODEL_LICENCE}
-- Training: {meta.get('provenance', {}).get('training_step', '?')} steps, {seconds / 3600:.1f} h on this project's 2-core CPU
-  machine; configuration:
+- Training: {meta.get('provenance', {}).get('training_step', '?')} steps{run_note}, {seconds / 3600:.1f} h in all
+  on this project's 2-core CPU machine ({cpu_name()}), the CPU shared with other jobs; the recipe is
+  training/train.py's module doc; configuration:
 
 ```
 {json.dumps({'model': cfg.model.to_dict(), 'train': asdict(cfg.train)}, indent=1)}
@@ -102,7 +122,7 @@ coder, exported in {cfg.precision} for onnxruntime (model.json, music_coder.onnx
 
 ## Retrain
 
-`python -m training.pipeline --name {cfg.name} --steps {cfg.train.steps}{' --teacher-forcing-only --models-dir baselines' if baseline else ''}`
+`python -m training.pipeline --name {cfg.name} --steps {cfg.train.steps}{baseline_flags if baseline else ''}`
 ({'`make train-baseline`' if baseline else '`make train`'}); `--resume` continues from runs/{cfg.name}/checkpoint.pt.
 """
     path = Path(folder) / "MODEL_CARD.md"
@@ -116,7 +136,8 @@ def run_pipeline(cfg: PipelineConfig, pairs_dir: Path = PAIRS_DIR, runs_dir: Pat
     """Pairs -> training -> export -> evaluation -> model card; returns the model folder."""
     started = time.perf_counter()
     pairs = load_pairs(ensure_pairs(pairs_dir, cfg.pairs_per_clip, cfg.pairs_seed))
-    data = PairedWindows.from_rotvecs(pairs.motions, pairs.musics, pairs.styles)
+    data = PairedWindows.from_motion(pairs.motions, pairs.roots, pairs.musics, pairs.fps, pairs.styles,
+                                     mirror=cfg.train.mirror)
     cfg = replace(cfg, model=replace(cfg.model, styles=len(data.style_names)))
     ckpt = train(data, cfg.model, cfg.train, Path(runs_dir) / cfg.name, fps=pairs.fps,
                  features_version=pairs.features_version, feature_columns=pairs.feature_columns, resume=resume,
@@ -126,7 +147,8 @@ def run_pipeline(cfg: PipelineConfig, pairs_dir: Path = PAIRS_DIR, runs_dir: Pat
     meta = json.loads((folder / "model.json").read_text())
     table = None
     if evaluate:
-        from training.evaluation import long_run, run as eval_run
+        from training.evaluation import long_run
+        from training.evaluation import run as eval_run
 
         heldout, clips, reference = eval_run.load_heldout_data()
         reference_stats = eval_run.ReferenceStats.from_dances(reference)
@@ -149,9 +171,11 @@ def main(argv: list[str] | None = None) -> None:
                    help="the baseline recipe: every input frame from the ground truth (see the module doc)")
     p.add_argument("--models-dir", type=Path, default=MODELS_DIR, help="where the model folder goes (default: models/)")
     p.add_argument("--lstm-hidden", type=int, default=GeneratorConfig.lstm_hidden,
-                   help="LSTM units per layer (default: the paper's 1024)")
+                   help="LSTM units per layer (default 512; the paper's is 1024)")
     a = p.parse_args(argv)
-    train_cfg = teacher_forcing_only(TrainConfig(steps=a.steps)) if a.teacher_forcing_only else TrainConfig(steps=a.steps)
+    train_cfg = TrainConfig(steps=a.steps)
+    if a.teacher_forcing_only:
+        train_cfg = teacher_forcing_only(train_cfg)
     model_cfg = replace(PipelineConfig().model, lstm_hidden=a.lstm_hidden)
     cfg = PipelineConfig(name=a.name, model=model_cfg, train=train_cfg)
     folder = run_pipeline(cfg, models_dir=a.models_dir, resume=a.resume, evaluate=not a.no_eval)

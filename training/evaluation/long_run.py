@@ -24,10 +24,10 @@ from typing import Sequence
 
 import numpy as np
 
-from dance_addon.core.motion import motion_code
-from dance_addon.core.music import features as music_mod
 from dance_addon.core.choreography.lstm import load_model
+from dance_addon.core.motion import motion_code
 from dance_addon.core.motion.skeleton import grounded_pelvis_height
+from dance_addon.core.music import features as music_mod
 from training.evaluation import realism
 from training.evaluation.dynamics import FREEZE_HIGH, FREEZE_LOW, freezing_windows, mean_joint_speed
 from training.evaluation.evaluate import Dance, ReferenceStats
@@ -85,16 +85,14 @@ def heldout_medley(fps: float = 30.0, seconds: float = MEDLEY_SECONDS, cache_dir
 
 def long_run(folder: Path, medley: Medley, reference: ReferenceStats,
              seeds: Sequence[int] = SEEDS) -> dict[str, float | int]:
-    """One LSTM generator over the medley with each seed -> one table row (pelvis grounded)."""
+    """One LSTM generator over the medley with each seed (all seeds in one batch), as the add-on
+    makes it (compose.lstm_dances: its travel, the pelvis grounded) -> one table row."""
+    from dance_addon.core.choreography.compose import lstm_dances
+
     model = load_model(folder)
     if abs(model.fps - medley.fps) > 1e-9:
         raise ValueError(f"model {folder}: makes {model.fps:g} fps motion, the medley is at {medley.fps:g} fps")
-    dances = []
-    for seed in seeds:
-        rotvecs = motion_code.decode(model.generate_code(medley.music, seed=seed))   # (T, 20, 3), as generate()
-        root = np.zeros((len(rotvecs), 3))
-        root[:, 1] = grounded_pelvis_height(rotvecs)
-        dances.append((rotvecs, root))
+    dances = [(d.rotvecs, d.root) for d in lstm_dances(model, medley.music, list(seeds))]
     return dances_row(dances, medley.fps, reference)
 
 
@@ -165,6 +163,7 @@ def format_long_table(rows: dict[str, dict[str, float | int]], medley: Medley) -
         lines.append(f"| {name} | {r['windows']} | {r['windows_outside']} | {r['ratio_min']:.2f} | "
                      f"{r['ratio_median']:.2f} | {r['ratio_max']:.2f} | {r['held_ratio_min']:.2f} | "
                      f"{r['held_ratio_median']:.2f} | {r['turning_deg_s']:.0f} | {r['mean_speed_m_s']:.2f} | "
-                     f"{r['rotation_outside']:.3f} | {r['pose_diversity']:.2f} | {r['pose_diversity_worst_minute']:.2f} | "
+                     f"{r['rotation_outside']:.3f} | {r['pose_diversity']:.2f} | "
+                     f"{r['pose_diversity_worst_minute']:.2f} | "
                      f"{r['planted_skate_cm_s']:.1f} | {r['travel_m_min']:.1f} |")
     return "\n".join(lines)

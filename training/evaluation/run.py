@@ -11,11 +11,11 @@ What is measured (all on the held-out split of training/data/split.json):
   a seeded random start, of the same length, on the pair's music, chosen among the clips that
   were not made for that track (never the pair's own clip): real motion that ignores the music;
   one row per generator: every model folder under models/ (a folder with model.json) and every
-  --model FOLDER, run as the add-on runs it: load_model(folder).generate(pair's music features,
+  --model FOLDER, run as the add-on runs it: compose.lstm_dance(model, pair's music features,
   seed = --seed + the pair's index, so the pairs get different seeds and thus styles, as users
-  trying seeds would), as many frames as the pair. The model makes rotations only, so its pelvis stays
-  above the origin at the height that keeps the lowest foot on the floor
-  (skeleton.grounded_pelvis_height), as the add-on's default "ground" floor does.
+  trying seeds would), as many frames as the pair: the network's rotations and travel, the pelvis
+  at the height that keeps the lowest foot on the floor (skeleton.grounded_pelvis_height), as the
+  add-on's default "ground" floor does.
 - Reference statistics (FID_k/FID_g, diversity, mean joint speed for the freezing windows,
   rotation ranges) come from the TRAINING pairs' motion, never from the held-out pairs, as in the
   literature (AIST++/Bailando/EDGE compare against the training set's features).
@@ -60,6 +60,8 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("bas_gap", "BAS own - mismatched", "+.3f"),
     ("fid_k", "FID_k", ".1f"),
     ("fid_g", "FID_g", ".1f"),
+    ("fid_r", "FID_r", ".1f"),          # in the dance recognizer's feature space (training/recognition/judge.py)
+    ("style_acc", "style acc", ".2f"),  # share read by the recognizer as the genre asked for
     ("div_k", "Div_k", ".2f"),
     ("div_g", "Div_g", ".2f"),
     ("pfc", "PFC", ".3f"),
@@ -156,7 +158,9 @@ def random_clip_dances(heldout: HeldoutSet, clips: Sequence[SourceClip], seed: i
 
 def model_dances(folder: Path, heldout: HeldoutSet, seed: int = 0) -> list[Dance]:
     """The model's dance on each pair's music features (as many frames as the pair, seed + the
-    pair's index), pelvis grounded."""
+    pair's index), as the add-on makes it (compose.lstm_dance: its own travel, pelvis grounded)."""
+    from dance_addon.core.choreography.compose import lstm_dance
+
     model = load_model(folder)
     fps = heldout.pairs[0].fps
     if model.features_version != heldout.features_version or model.feature_columns != heldout.feature_columns:
@@ -166,8 +170,8 @@ def model_dances(folder: Path, heldout: HeldoutSet, seed: int = 0) -> list[Dance
         raise ValueError(f"model {folder}: makes {model.fps:g} fps motion, the held-out pairs are at {fps:g} fps")
     out = []
     for i, p in enumerate(heldout.pairs):
-        rotvecs = model.generate(p.music, seed=seed + i)                # (T, 20, 3)
-        out.append(Dance.grounded(rotvecs, p.fps, p.beats_s, name=f"{folder.name} on {p.name}"))
+        d = lstm_dance(model, p.music, seed=seed + i)
+        out.append(Dance.from_motion(d.rotvecs, d.root, p.fps, p.beats_s, name=f"{folder.name} on {p.name}"))
     return out
 
 
@@ -186,9 +190,29 @@ def graph_dances(folder: Path, heldout: HeldoutSet, method: str = "graph", lstm:
     for i, p in enumerate(heldout.pairs):
         if p.f0_hz is None:
             raise ValueError(f"pair '{p.name}' carries no pitch track; the graph method needs one")
-        d = compose(method, p.music, p.fps, beat_times_of(p.music, p.fps), f0_hz=p.f0_hz, graph=graph, model=model, seed=seed + i)
+        d = compose(method, p.music, p.fps, beat_times_of(p.music, p.fps), f0_hz=p.f0_hz, graph=graph, model=model,
+                    seed=seed + i)
         out.append(Dance.from_motion(d.rotvecs, d.root, p.fps, p.beats_s, name=f"{method} on {p.name}"))
     return out
+
+
+def lstm_styles(folder: Path, n: int, seed: int = 0) -> list[str]:
+    """The style each of the n dances of model_dances(folder, ..., seed) is asked for: the training
+    clip the style seed + i picks (DanceModel.pick_style) was learned from."""
+    model = load_model(folder)
+    return [model.style_names[model.pick_style(seed + i)] for i in range(n)]
+
+
+def graph_styles(folder: Path, n: int, method: str = "graph", lstm: Path | None = None, seed: int = 0) -> list[str]:
+    """What each of the n dances of graph_dances(folder, ..., method, lstm, seed) is asked for: the
+    graph genre seed + i picks (compose.pick_genre), or for "guided" the LSTM style that guides it."""
+    if method == "guided":
+        return lstm_styles(Path(lstm), n, seed)
+    from dance_addon.core.choreography.compose import pick_genre
+    from dance_addon.core.choreography.graph import load_graph
+
+    graph = load_graph(folder)
+    return [pick_genre(graph, seed + i) for i in range(n)]
 
 
 def locked_dances(dances: Sequence[Dance]) -> list[Dance]:
@@ -249,26 +273,36 @@ def evaluate_baselines(heldout: HeldoutSet, baselines: dict[str, list[Dance]],
 
 def run_evaluation(heldout: HeldoutSet, reference: ReferenceStats, clips: Sequence[SourceClip],
                    models: Sequence[Path], out_dir: Path, seed: int = 0,
-                   graphs: Sequence[tuple[str, Path, str, Path | None]] = ()) -> EvalResult:
+                   graphs: Sequence[tuple[str, Path, str, Path | None]] = (), judge=None) -> EvalResult:
     """Every baseline through the metrics; writes the plots to out_dir (write_results writes the table).
 
-    graphs: (row name, graph folder, method, LSTM folder or None) of each action-graph row."""
+    graphs: (row name, graph folder, method, LSTM folder or None) of each action-graph row.
+    judge: a training.recognition.judge.StyleJudge with its reference features; it adds style_acc,
+    style_prob, style_n and fid_r to every row, given what each dance was asked for (`asked`)."""
     if len(heldout.pairs) < 2:
         raise ValueError(f"need at least 2 held-out pairs, got {len(heldout.pairs)}")
     started = time.perf_counter()
     baselines = {REAL: real_dances(heldout), RANDOM: random_clip_dances(heldout, clips, seed)}
+    # what each dance was asked for (a clip or a graph genre): real dances and random clips their own clip
+    asked = {REAL: [p.clip for p in heldout.pairs], RANDOM: [d.name.split("[")[0] for d in baselines[RANDOM]]}
     for folder in models:
         name = Path(folder).name
         if name in baselines:
             name = str(folder)
         baselines[name] = model_dances(Path(folder), heldout)
+        asked[name] = lstm_styles(Path(folder), len(heldout.pairs))
     for name, folder, method, lstm in graphs:
         baselines[name] = graph_dances(Path(folder), heldout, method, lstm)
+        asked[name] = graph_styles(Path(folder), len(heldout.pairs), method, lstm)
     first = {name: dances[0] for name, dances in baselines.items()}
     # every method again with its planted feet held, as the bake does by default
     for name in [n for n in baselines if n not in (REAL, RANDOM)]:
         baselines[f"{name} + feet locked"] = locked_dances(baselines[name])
+        asked[f"{name} + feet locked"] = asked[name]
     rows = evaluate_baselines(heldout, baselines, reference)
+    if judge is not None:
+        for name, dances in baselines.items():
+            rows[name].update(judge.row(dances, asked[name]))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plots.plot_beats(out_dir / "beats.png", first, heldout.pairs[0].name)
@@ -311,7 +345,10 @@ def table_notes(rows: dict[str, dict[str, float | int | None]], n_reference: int
             "every pair of the 20 joints plus the pelvis height, metres; 0 for one held pose). Planted skate: "
             "mean horizontal speed of an ankle while it is within 4 cm of its own 5th-percentile height and "
             "moving vertically slower than 0.15 m/s. Travel: horizontal path length of the pelvis, smoothed "
-            "with a Gaussian of sigma 0.25 s, per minute."
+            "with a Gaussian of sigma 0.25 s, per minute. FID_r: FID in the dance recognizer's feature space "
+            "(make recognize, baselines/dance-recognizer; same reference). Style acc: share of dances the "
+            "recognizer reads as the genre asked for (real pairs and random clips: their clip's genre; LSTM and "
+            "guided: the genre of the clip the seed's style was learned from; graph: the genre the seed picks)."
             + ("" if real_ranges is None else " " + realism.format_ranges(real_ranges)))
 
 
@@ -418,6 +455,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"held-out: {len(heldout.pairs)} pairs ({sum(p.frames for p in heldout.pairs) / 30 / 60:.1f} min) "
           f"on {len(heldout.track_beats)} tracks; reference: {len(reference_dances)} training pairs")
     reference = ReferenceStats.from_dances(reference_dances)
+    from training.recognition.judge import load_judge
+    judge = load_judge(reference_dances)        # trains baselines/dance-recognizer first when it is missing
     models = found + list(args.model)
     graphs = []
     for g in find_graphs(args.models_dir):
@@ -426,7 +465,7 @@ def main(argv: list[str] | None = None) -> None:
         if lstms:
             graphs.append((f"{g.name} guided by {lstms[0].name}", g, "guided", lstms[0]))
     print(f"action graphs: {', '.join(n for n, *_ in graphs) or 'none'}")
-    result = run_evaluation(heldout, reference, clips, models, args.out, args.seed, graphs)
+    result = run_evaluation(heldout, reference, clips, models, args.out, args.seed, graphs, judge)
     long_rows, long_table = {}, ""
     if models:
         medley = long_run.heldout_medley()

@@ -2,19 +2,22 @@
 
     dance = compose(method, music=features, f0=pitch, graph=graph, model=lstm_model, seed=0)
 
-- lstm: the network's own frames (lstm.DanceModel.generate); no root travel (the model makes
-  rotations only), so the pelvis stays above the origin.
+- lstm: the network's own frames (lstm.DanceModel.generate_frames): its rotations and the
+  horizontal travel it danced; several seeds run together in one batch (`lstm_dances`).
 - graph: real segments of the action graph chosen by the music-motion correspondence
   (traversal.correspondence_cost), time-warped onto the beats and joined by inertialization.
 - guided: the LSTM dances the song first; the traversal then picks, for each stretch of music,
   the real segments whose motion features are closest to what the LSTM made there
   (traversal.feature_distance), under the same transition, stretch, repetition and floor costs.
   The network says what kind of movement the music asks for; the graph keeps the motion real.
-All three return a `Dance` at the music features' frame rate.
+All three return a `Dance` at the music features' frame rate. `compose_many` makes several dances
+of one song (one per seed: the variations) in one pass: the LSTM's as one batch, the graph's
+from one analysis of the song (`analyse_song`), only the traversal and synthesis run per seed.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
@@ -22,6 +25,7 @@ from ..motion.features import segment_features_batch
 from ..motion.skeleton import forward_kinematics, grounded_pelvis_height
 from ..music.segments import MUSIC_SEGMENT_FEATURE_NAMES, segment_music_features
 from .graph import ActionGraph
+from .lstm import decode_frames
 from .synthesis import Move, synthesize
 from .traversal import MAX_BEATS, Costs, DataCost, beat_grid, feature_distance, traverse
 
@@ -58,7 +62,9 @@ class Dance:
         if not self.moves:
             return f"{self.method}" + (f", style {self.style}" if self.style else "")
         counts = self.clip_counts()
-        extra = (f", guided by style {self.style}" if self.method == "guided" else f", genre {self.style}") if self.style else ""
+        extra = ""
+        if self.style:
+            extra = f", guided by style {self.style}" if self.method == "guided" else f", genre {self.style}"
         return f"{self.method}: {len(self.moves)} moves from {len(counts)} clips (most from {counts[0][0]}){extra}"
 
     def clip_counts(self) -> tuple[tuple[str, int], ...]:
@@ -191,14 +197,25 @@ def graph_data_cost(graph: ActionGraph, matrix: np.ndarray, f0_hz: np.ndarray, g
     return guided_cost
 
 
-def compose_graph(graph: ActionGraph, matrix: np.ndarray, f0_hz: np.ndarray, beat_times: np.ndarray, fps: float,
-                  seed: int = 0, floor_radius: float = FLOOR_RADIUS, costs: Costs = Costs(),
-                  target: np.ndarray | None = None, genre: str | None = None) -> Dance:
-    """The graph method's dance of a song: matrix (T, F) music features at fps, f0_hz (T,) the
-    song's pitch track, beat_times (seconds). The dance keeps mostly to one genre of the graph's
-    clips, `genre` or the seed's (pick_genre). With `target` (T, 20, 3) positions of a dance (the
-    LSTM's), this is the guided method: segments are matched to that dance instead of the music,
-    in any genre."""
+@dataclass(frozen=True)
+class SongAnalysis:
+    """What the graph methods need of a song whatever the seed, worked out once (`analyse_song`)
+    and shared by every dance of that song (`compose_many`): the beat grid, the song's length,
+    where its music repeats and, for the graph method, the data cost of every span (the
+    music-motion correspondence; the guided method's depends on each LSTM dance instead)."""
+    fps: float
+    n_frames: int
+    duration: float                 # seconds
+    grid: np.ndarray                # traversal.beat_grid
+    repeats: np.ndarray             # music_repeats
+    data_cost: DataCost | None      # None: guided (graph_data_cost of each dance's target)
+
+
+def analyse_song(graph: ActionGraph, matrix: np.ndarray, f0_hz: np.ndarray | None, beat_times: np.ndarray,
+                 fps: float, music_cost: bool = True) -> SongAnalysis:
+    """The song's analysis for the graph methods: matrix (T, F) music features at fps, f0_hz (T,)
+    its pitch track (needed when music_cost), beat_times (seconds); with music_cost, the data cost
+    of the correspondence (the graph method), else none (guided)."""
     if abs(graph.fps - fps) > 1e-9:
         raise ComposeError(f"the action graph is at {graph.fps:g} fps but the music features are at {fps:g}; "
                            "compute the features at the graph's frame rate")
@@ -210,14 +227,34 @@ def compose_graph(graph: ActionGraph, matrix: np.ndarray, f0_hz: np.ndarray, bea
         raise ComposeError("the song is too short to dance to; pick at least a second of music")
     duration = (n - 1) / fps
     grid = beat_grid(beat_times, duration)
-    data_cost = graph_data_cost(graph, matrix, f0_hz, grid, fps, target)
-    method = "graph" if target is None else "guided"
-    if target is None and genre is None:
-        genre = pick_genre(graph, seed)
-    path = traverse(graph, grid, duration, data_cost, seed=seed, costs=costs, floor_radius=floor_radius,
-                    genre=genre, repeats=music_repeats(matrix, grid, fps))
-    synth = synthesize(graph, path, grid, n, fps)
-    return Dance(synth.rotvecs, synth.root, fps, method, genre or "", moves=synth.moves)
+    cost = graph_data_cost(graph, matrix, f0_hz, grid, fps) if music_cost else None
+    return SongAnalysis(fps, n, duration, grid, music_repeats(matrix, grid, fps), cost)
+
+
+def walk_graph(graph: ActionGraph, song: SongAnalysis, seed: int = 0, floor_radius: float = FLOOR_RADIUS,
+               costs: Costs = Costs(), genre: str | None = None, data_cost: DataCost | None = None,
+               method: str = "graph") -> Dance:
+    """One dance of an analysed song: the traversal (seeded) and the synthesis. data_cost:
+    instead of the song's own (guided: graph_data_cost of the LSTM's dance)."""
+    path = traverse(graph, song.grid, song.duration, data_cost or song.data_cost, seed=seed, costs=costs,
+                    floor_radius=floor_radius, genre=genre, repeats=song.repeats)
+    synth = synthesize(graph, path, song.grid, song.n_frames, song.fps)
+    return Dance(synth.rotvecs, synth.root, song.fps, method, genre or "", moves=synth.moves)
+
+
+def compose_graph(graph: ActionGraph, matrix: np.ndarray, f0_hz: np.ndarray, beat_times: np.ndarray, fps: float,
+                  seed: int = 0, floor_radius: float = FLOOR_RADIUS, costs: Costs = Costs(),
+                  target: np.ndarray | None = None, genre: str | None = None) -> Dance:
+    """The graph method's dance of a song: matrix (T, F) music features at fps, f0_hz (T,) the
+    song's pitch track, beat_times (seconds). The dance keeps mostly to one genre of the graph's
+    clips, `genre` or the seed's (pick_genre). With `target` (T, 20, 3) positions of a dance (the
+    LSTM's), this is the guided method: segments are matched to that dance instead of the music,
+    in any genre."""
+    song = analyse_song(graph, matrix, f0_hz, beat_times, fps, music_cost=target is None)
+    if target is None:
+        return walk_graph(graph, song, seed, floor_radius, costs, genre or pick_genre(graph, seed))
+    cost = graph_data_cost(graph, matrix, f0_hz, song.grid, fps, target)
+    return walk_graph(graph, song, seed, floor_radius, costs, data_cost=cost, method="guided")
 
 
 def method_fps(graph: ActionGraph | None, model=None) -> float:
@@ -231,14 +268,39 @@ def method_fps(graph: ActionGraph | None, model=None) -> float:
     return graph.fps if graph is not None else model.fps
 
 
+def lstm_dances(model, matrix: np.ndarray, seeds: Sequence[int], styles=None, progress=None) -> list[Dance]:
+    """The LSTM's own dances of one song, one per seed, generated together in one batch: the
+    rotations and the horizontal travel the network danced, the pelvis at the height that puts
+    the lowest foot on the floor. styles: None (each seed picks) or one style per seed."""
+    indices = [model.pick_style(s) for s in seeds] if styles is None else [model.style_index(s) for s in styles]
+    frames = model.generate_frames(matrix, seeds, progress, styles=indices)         # (B, T, D)
+    dances = []
+    for f, index in zip(frames, indices):
+        rotvecs, root = decode_frames(f, model.fps)
+        root[:, 1] = grounded_pelvis_height(rotvecs)
+        dances.append(Dance(rotvecs, root, model.fps, "lstm", model.style_names[index]))
+    return dances
+
+
 def lstm_dance(model, matrix: np.ndarray, seed: int = 0, style=None, progress=None) -> Dance:
-    """The LSTM's own dance: rotations only, pelvis above the origin at the height that puts the
-    lowest foot on the floor."""
-    style_index = model.pick_style(seed) if style is None else model.style_index(style)
-    rotvecs = model.generate(matrix, seed=seed, progress=progress, style=style_index)
-    root = np.zeros((len(rotvecs), 3))
-    root[:, 1] = grounded_pelvis_height(rotvecs)
-    return Dance(rotvecs, root.astype(np.float32), model.fps, "lstm", model.style_names[style_index])
+    """One LSTM dance (`lstm_dances` of one seed)."""
+    return lstm_dances(model, matrix, [seed], None if style is None else [style], progress)[0]
+
+
+def _check(method: str, seeds: Sequence[int], graph, model, f0_hz) -> None:
+    if method not in METHODS:
+        raise ComposeError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if not len(seeds):
+        raise ComposeError("no seeds: give at least one")
+    for seed in seeds:
+        if seed < 0:
+            raise ComposeError(f"the seed must be a whole number 0 or above, got {seed}")
+    if method in ("lstm", "guided") and model is None:
+        raise ComposeError(f"the {method} method needs an LSTM model folder")
+    if method in ("graph", "guided") and graph is None:
+        raise ComposeError(f"the {method} method needs the action graph (models/dance-graph)")
+    if method == "graph" and f0_hz is None:
+        raise ComposeError("the graph method needs the song's pitch track (music.pitch.f0)")
 
 
 def compose(method: str, matrix: np.ndarray, fps: float, beat_times: np.ndarray, f0_hz: np.ndarray | None = None,
@@ -252,27 +314,45 @@ def compose(method: str, matrix: np.ndarray, fps: float, beat_times: np.ndarray,
     (index or name; lstm and guided) or the genre (graph, e.g. "cmu-salsa"); progress: the
     LSTM's progress callback.
     """
-    if method not in METHODS:
-        raise ComposeError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if seed < 0:
-        raise ComposeError(f"the seed must be a whole number 0 or above, got {seed}")
-    if method in ("lstm", "guided") and model is None:
-        raise ComposeError(f"the {method} method needs an LSTM model folder")
-    if method in ("graph", "guided") and graph is None:
-        raise ComposeError(f"the {method} method needs the action graph (models/dance-graph)")
+    return compose_many(method, matrix, fps, beat_times, f0_hz, graph, model, [seed],
+                        None if style is None else [style], floor_radius, progress)[0]
+
+
+def compose_many(method: str, matrix: np.ndarray, fps: float, beat_times: np.ndarray,
+                 f0_hz: np.ndarray | None = None, graph: ActionGraph | None = None, model=None,
+                 seeds: Sequence[int] = (0,), styles: Sequence | None = None, floor_radius: float = FLOOR_RADIUS,
+                 progress=None) -> list[Dance]:
+    """Dances of one song by `method`, one per seed, each the same as `compose` of that seed
+    makes, in one pass: the LSTM's dances run as one batch (lstm_dances), and the graph methods
+    analyse the song once (analyse_song: beat grid, repeats and, for the graph method, the data
+    cost of every span) and run only the traversal and the synthesis per seed. styles: one per
+    seed (None: the seed's own), as compose's style."""
+    seeds = [int(s) for s in seeds]
+    _check(method, seeds, graph, model, f0_hz)
+    styles = [None] * len(seeds) if styles is None else list(styles)
+    if len(styles) != len(seeds):
+        raise ComposeError(f"{len(styles)} styles for {len(seeds)} seeds: give one per seed")
+    lstm: list[Dance] = []
+    if method in USES_MODEL:
+        try:
+            indices = [model.pick_style(s) if st is None else model.style_index(st) for s, st in zip(seeds, styles)]
+        except ValueError as e:
+            raise ComposeError(str(e)) from None
+        lstm = lstm_dances(model, matrix, seeds, indices, progress)
     if method == "lstm":
-        return lstm_dance(model, matrix, seed, style, progress)
+        return lstm
     if method == "graph":
-        if f0_hz is None:
-            raise ComposeError("the graph method needs the song's pitch track (music.pitch.f0)")
-        genre = None
-        if style is not None:
-            if str(style) not in graph_genres(graph, all_genres=True):
-                raise ComposeError(f"unknown style {style!r} for the graph method; its genres are "
-                                   f"{', '.join(graph_genres(graph, all_genres=True))}")
-            genre = str(style)
-        return compose_graph(graph, matrix, f0_hz, beat_times, fps, seed, floor_radius, genre=genre)
-    lstm = lstm_dance(model, matrix, seed, style, progress)
-    target = forward_kinematics(lstm.rotvecs, lstm.root)
-    dance = compose_graph(graph, matrix, np.zeros(len(matrix)), beat_times, fps, seed, floor_radius, target=target)
-    return Dance(dance.rotvecs, dance.root, dance.fps, "guided", lstm.style, dance.moves)
+        genres = graph_genres(graph, all_genres=True)
+        for st in styles:
+            if st is not None and str(st) not in genres:
+                raise ComposeError(f"unknown style {st!r} for the graph method; its genres are {', '.join(genres)}")
+        song = analyse_song(graph, matrix, f0_hz, beat_times, fps)
+        return [walk_graph(graph, song, seed, floor_radius, genre=pick_genre(graph, seed) if st is None else str(st))
+                for seed, st in zip(seeds, styles)]
+    song = analyse_song(graph, matrix, None, beat_times, fps, music_cost=False)
+    dances = []
+    for seed, led in zip(seeds, lstm):
+        cost = graph_data_cost(graph, matrix, None, song.grid, fps, forward_kinematics(led.rotvecs, led.root))
+        dance = walk_graph(graph, song, seed, floor_radius, data_cost=cost, method="guided")
+        dances.append(Dance(dance.rotvecs, dance.root, dance.fps, "guided", led.style, dance.moves))
+    return dances

@@ -1,25 +1,31 @@
-"""Run an exported dance generator: music features in, joint rotation vectors out.
+"""Run an exported dance generator: music features in, joint rotations and root travel out.
 
 numpy + onnxruntime only (onnxruntime is imported when a model is loaded).
 
 A model is a folder written by `training/export.py`:
 
     model.json          metadata (joint names, fps, feature columns and version, z-score
-                        statistics, start poses, noise std, provenance, licence, ...) and the
+                        statistics, start poses, styles, provenance, licence, ...) and the
                         sha256 of each graph file
-    music_coder.onnx    music (1, T, F), style (1, S) -> music_code (1, T, 60), the whole song
+    music_coder.onnx    music (B, T, F), style (B, S) -> music_code (B, T, 60), whole songs
                         in one call
-    step.onnx           prev_motion (1, 60), music_code (1, 60), h (L, 1, H), c (L, 1, H)
-                        -> motion (1, 60), h_out, c_out: one frame, explicit LSTM state
+    rollout.onnx        prev (B, D), music_code (B, N, 60), eps (B, N, Z), draw (B, N, 1),
+                        h (L, B, H), c (L, B, H), z (B, Z) -> frames (B, N, D), h_out, c_out,
+                        z_out: N frames of B dances in one call (an ONNX Scan over the
+                        one-frame step), the LSTM state and the held latent explicit so that
+                        chunks follow each other
 
-All graph values are in normalised units (z-scores of the training split) of the motion code
-(`motion_code`: rotation vectors, the root as swing + heading change). Generation:
-frame t's motion comes from frame t-1's motion (plus seeded noise) and frame t's music
-code; "frame -1" is a start pose drawn by the seed from the model's start poses. The seed
-also picks one of the model's learned styles (one per training clip; `DanceModel.pick_style`:
-consecutive seeds pick different styles until all have been used) and the noise fed back with
-the motion. The same seed (and thread count) gives the same dance; different seeds give
-different dances.
+All graph values are in normalised units (z-scores of the training split) of the generator's
+frames (`motion_code`: rotation vectors with the root as swing + heading change, then the root's
+body-frame velocity and height; D = FRAME_DIM). Generation: frame t comes from frame t-1, frame
+t's music code and a latent z (the network was trained as a conditional VAE: z says which of the
+dances the music allows it makes next); every `latent_frames` frames a new z is drawn from the
+network's prior given where the dance is (its LSTM state, the last frame, the music), mean +
+std x a seeded standard normal draw, and held until the next; "frame -1" is a start pose drawn
+by the seed from the model's start poses. The seed also picks one of the model's learned styles (one
+per training clip; `DanceModel.pick_style`: consecutive seeds pick different styles until all
+have been used) and the latents. The same seed gives the same dance; different seeds give
+different dances; several seeds run together in one batch (`generate_frames`).
 """
 from __future__ import annotations
 
@@ -31,15 +37,16 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..motion import motion_code
-from ..motion.motion_code import MOTION_CODE
+from ..motion.motion_code import FRAME_DIM, MOTION_CODE
 from ..motion.skeleton import JOINT_NAMES, MOTION_DIM
 
-FORMAT_VERSION = 2                # 2: the music coder takes a style vector
+FORMAT_VERSION = 3                # 3: a latent per frame, root travel, the rollout over chunks of frames
 METADATA_KEY = "dance_addon"      # key of the metadata JSON in each graph's metadata_props
 MANIFEST = "model.json"
 CODER_INPUTS = ("music", "style")
-STEP_INPUTS = ("prev_motion", "music_code", "h", "c")
-STEP_OUTPUTS = ("motion", "h_out", "c_out")
+ROLLOUT_INPUTS = ("prev", "music_code", "eps", "draw", "h", "c", "z")
+ROLLOUT_OUTPUTS = ("frames", "h_out", "c_out", "z_out")
+CHUNK_FRAMES = 30                 # frames per rollout call: progress and cancel come this often
 
 # progress(done_frames, total_frames) -> False to cancel (None or True to go on)
 ProgressFn = Callable[[int, int], "bool | None"]
@@ -53,13 +60,14 @@ class Cancelled(Exception):
     """Generation was cancelled by the progress callback."""
 
 
-_REQUIRED = ("format_version", "model_version", "joint_names", "fps", "motion_dim", "music_dim",
-             "features_version", "feature_columns", "motion_mean", "motion_std", "music_mean",
-             "music_std", "start_poses", "motion_code", "style_names", "style_vectors", "feedback_noise_std",
+_REQUIRED = ("format_version", "model_version", "joint_names", "fps", "frame_dim", "latent_dim", "latent_frames",
+             "music_dim", "features_version", "feature_columns", "motion_mean", "motion_std", "music_mean",
+             "music_std", "start_poses", "motion_code", "style_names", "style_vectors",
              "lstm_layers", "lstm_hidden", "precision", "provenance", "licence", "files", "sha256")
 
 
-def _fail(where: Path, what: str, todo: str = "re-export it with training/export.py or reinstall the add-on") -> ModelError:
+def _fail(where: Path, what: str,
+          todo: str = "re-export it with training/export.py or reinstall the add-on") -> ModelError:
     return ModelError(f"dance model {where}: {what}; {todo}")
 
 
@@ -77,24 +85,25 @@ def _vector(meta: dict[str, Any], key: str, shape: tuple[int, ...], where: Path,
 class DanceModel:
     """A loaded, validated generator. Use `load_model` to make one."""
 
-    def __init__(self, folder: Path, meta: dict[str, Any], coder: Any, step: Any):
+    def __init__(self, folder: Path, meta: dict[str, Any], coder: Any, rollout: Any):
         self.folder = folder
         self.meta = meta
         self.fps = float(meta["fps"])
         self.music_dim = int(meta["music_dim"])
+        self.latent_dim = int(meta["latent_dim"])
+        self.latent_frames = int(meta["latent_frames"])
         self.feature_columns: tuple[str, ...] = tuple(meta["feature_columns"])
         self.features_version: str = meta["features_version"]
-        self.motion_mean = np.asarray(meta["motion_mean"], np.float32)   # (60,)
-        self.motion_std = np.asarray(meta["motion_std"], np.float32)     # (60,)
+        self.motion_mean = np.asarray(meta["motion_mean"], np.float32)   # (D,)
+        self.motion_std = np.asarray(meta["motion_std"], np.float32)     # (D,)
         self.music_mean = np.asarray(meta["music_mean"], np.float32)     # (F,)
         self.music_std = np.asarray(meta["music_std"], np.float32)       # (F,)
-        self.start_poses = np.asarray(meta["start_poses"], np.float32)   # (K, 60), normalised
+        self.start_poses = np.asarray(meta["start_poses"], np.float32)   # (K, D), normalised
         self.style_names: tuple[str, ...] = tuple(meta["style_names"])
         self.style_vectors = np.asarray(meta["style_vectors"], np.float32)  # (N, S)
         self._style_order = np.random.default_rng(0).permutation(len(self.style_names))
-        self.noise_std = float(meta["feedback_noise_std"])
         self._layers, self._hidden = int(meta["lstm_layers"]), int(meta["lstm_hidden"])
-        self._coder, self._step = coder, step
+        self._coder, self._rollout = coder, rollout
 
     def pick_style(self, seed: int) -> int:
         """The style index `seed` dances in: seeds 0 .. N-1 pick N different styles (a fixed
@@ -111,80 +120,88 @@ class DanceModel:
             raise ValueError(f"style index {style} out of range: this model has {len(self.style_names)} styles")
         return int(style)
 
-    def code_music(self, music: np.ndarray, style: int | str = 0) -> np.ndarray:
-        """(T, F) raw music features -> (T, 60) music code in `style` (index or name), one call
-        over the whole song."""
+    def _normalised_music(self, music: np.ndarray) -> np.ndarray:
         music = np.asarray(music)
         if music.ndim != 2 or music.shape[1] != self.music_dim or len(music) == 0:
             raise ValueError(f"music features should be (T, {self.music_dim}) with T >= 1, got {music.shape}")
         if not np.isfinite(music).all():
             raise ValueError("music features contain NaN or infinite values")
-        x = ((music - self.music_mean) / self.music_std).astype(np.float32)[None]  # (1, T, F)
-        s = self.style_vectors[self.style_index(style)][None]                       # (1, S)
-        return self._coder.run(None, {"music": x, "style": s})[0][0]               # (T, 60)
+        return ((music - self.music_mean) / self.music_std).astype(np.float32)      # (T, F)
+
+    def code_music(self, music: np.ndarray, style: int | str | Sequence[int | str] = 0) -> np.ndarray:
+        """(T, F) raw music features -> (T, 60) music code in `style` (index or name), or
+        (B, T, 60) for a list of B styles; one call over the whole song."""
+        x = self._normalised_music(music)
+        many = isinstance(style, (list, tuple))
+        styles = list(style) if many else [style]
+        s = self.style_vectors[[self.style_index(st) for st in styles]]             # (B, S)
+        code = self._coder.run(None, {"music": np.repeat(x[None], len(styles), 0), "style": s})[0]
+        return code if many else code[0]                                            # (B, T, 60) / (T, 60)
 
     def generate(self, music: np.ndarray, seed: int = 0, progress: ProgressFn | None = None,
-                 noise_scale: float = 1.0, progress_every: int = 30, style: int | str | None = None) -> np.ndarray:
+                 temperature: float = 1.0, style: int | str | None = None) -> np.ndarray:
         """Music features (T, F) at `self.fps` -> rotation vectors (T, 20, 3) float32, radians,
         in `skeleton.JOINT_NAMES` order, facing +Z at the first frame. Arguments as
-        `generate_code`, which this decodes."""
-        code = self.generate_code(music, seed, progress, noise_scale, progress_every, style)
-        return motion_code.decode(code).astype(np.float32)
+        `generate_frames` for one seed."""
+        frames = self.generate_frames(music, [seed], progress, temperature, None if style is None else [style])[0]
+        return motion_code.decode(frames[:, :MOTION_DIM]).astype(np.float32)
 
-    def generate_code(self, music: np.ndarray, seed: int = 0, progress: ProgressFn | None = None,
-                      noise_scale: float = 1.0, progress_every: int = 30,
-                      style: int | str | None = None) -> np.ndarray:
-        """Music features (T, F) at `self.fps` -> the network's motion code (T, 60) float32
-        (`motion_code`, not normalised).
+    def generate_frames(self, music: np.ndarray, seeds: Sequence[int] = (0,), progress: ProgressFn | None = None,
+                        temperature: float = 1.0, styles: Sequence[int | str] | None = None,
+                        chunk: int = CHUNK_FRAMES) -> np.ndarray:
+        """Music features (T, F) at `self.fps` -> B = len(seeds) dances of the song, the network's
+        frames (B, T, D) float32 (`motion_code` frames, not normalised; `decode_frames` turns
+        one into rotations and root positions). The B dances run together, one batch.
 
-        seed: picks the style (`pick_style`), the start pose and the noise fed back with the
-        motion (same seed, same dance).
-        style: a style index or name instead of the seed's (the rest still follows the seed).
-        noise_scale: multiplies the model's feedback noise std (0: only the start pose varies).
-        progress: called as progress(done, total) every `progress_every` frames and at the end;
-        if it returns False, generation stops and `Cancelled` is raised (nothing is returned).
-        Raises ValueError for music of the wrong shape or with NaN / infinite values, or an
-        unknown style.
+        seeds: each picks its dance's style (`pick_style`), start pose and latents (same seed,
+        same dance, whatever the other seeds).
+        styles: a style index or name per dance instead of the seeds' (the rest still follows
+        the seeds).
+        temperature: scales the latents' draws around the prior's mean (0: the prior's mean
+        every time).
+        progress: called as progress(done, total) after every chunk of `chunk` frames; if it
+        returns False, generation stops and `Cancelled` is raised (nothing is returned).
+        Raises ValueError for music of the wrong shape or with NaN / infinite values, an
+        unknown style, no seeds, or a negative temperature.
         """
-        codes = self.code_music(music, self.pick_style(seed) if style is None else style)  # (T, 60)
-        total = len(codes)
-        rng = np.random.default_rng(seed)
-        prev = np.empty((1, MOTION_DIM), np.float32)
-        prev[0] = self.start_poses[rng.integers(len(self.start_poses))]
-        noise = rng.standard_normal((total, MOTION_DIM), dtype=np.float32) * np.float32(self.noise_std * noise_scale)
-        code_t = np.empty((1, MOTION_DIM), np.float32)
-        out = np.empty((total, MOTION_DIM), np.float32)                  # normalised motion
+        seeds = [int(s) for s in seeds]
+        if not seeds:
+            raise ValueError("no seeds: give at least one")
+        if not temperature >= 0:
+            raise ValueError(f"temperature should be 0 or more, got {temperature}")
+        if styles is not None and len(styles) != len(seeds):
+            raise ValueError(f"{len(styles)} styles for {len(seeds)} seeds: give one per seed")
+        styles = [self.pick_style(s) for s in seeds] if styles is None else list(styles)
+        codes = np.ascontiguousarray(self.code_music(music, styles), np.float32)    # (B, T, 60)
+        b, total = codes.shape[:2]
+        rngs = [np.random.default_rng(s) for s in seeds]
+        prev = np.stack([self.start_poses[r.integers(len(self.start_poses))] for r in rngs])  # (B, D)
+        eps = np.stack([r.standard_normal((total, self.latent_dim), dtype=np.float32) for r in rngs])
+        eps *= np.float32(temperature)                                              # (B, T, Z)
+        draw = np.zeros((b, total, 1), np.float32)
+        draw[:, ::self.latent_frames] = 1.0                                         # a new latent per span
+        h = np.zeros((self._layers, b, self._hidden), np.float32)
+        c = np.zeros_like(h)
+        z = np.zeros((b, self.latent_dim), np.float32)
+        out = np.empty((b, total, len(self.motion_mean)), np.float32)               # normalised
+        for start in range(0, total, chunk):
+            end = min(total, start + chunk)
+            frames, h, c, z = self._rollout.run(None, {"prev": prev, "music_code": codes[:, start:end],
+                                                       "eps": eps[:, start:end], "draw": draw[:, start:end],
+                                                       "h": h, "c": c, "z": z})
+            out[:, start:end] = frames
+            prev = frames[:, -1]
+            if progress is not None and progress(end, total) is False:
+                raise Cancelled(f"dance generation cancelled after {end} of {total} frames")
+        return out * self.motion_std + self.motion_mean                             # (B, T, D)
 
-        # Preallocated buffers bound once: each step reads (prev, code_t, h[a], c[a]) and
-        # writes (motion, h[b], c[b]); the two state buffers swap roles every frame.
-        import onnxruntime as ort
-        shape = (self._layers, 1, self._hidden)
-        hs = [np.zeros(shape, np.float32) for _ in range(2)]
-        cs = [np.zeros(shape, np.float32) for _ in range(2)]
-        motion = np.empty((1, MOTION_DIM), np.float32)
-        ov = ort.OrtValue.ortvalue_from_numpy
-        bindings = []
-        for a, b in ((0, 1), (1, 0)):
-            io = self._step.io_binding()
-            io.bind_ortvalue_input("prev_motion", ov(prev))
-            io.bind_ortvalue_input("music_code", ov(code_t))
-            io.bind_ortvalue_input("h", ov(hs[a]))
-            io.bind_ortvalue_input("c", ov(cs[a]))
-            io.bind_ortvalue_output("motion", ov(motion))
-            io.bind_ortvalue_output("h_out", ov(hs[b]))
-            io.bind_ortvalue_output("c_out", ov(cs[b]))
-            bindings.append(io)
-        run = self._step.run_with_iobinding
-        for t in range(total):
-            code_t[0] = codes[t]
-            run(bindings[t & 1])
-            out[t] = motion[0]
-            prev[0] = motion[0] + noise[t]
-            done = t + 1
-            if progress is not None and (done % progress_every == 0 or done == total):
-                if progress(done, total) is False:
-                    raise Cancelled(f"dance generation cancelled after {done} of {total} frames")
-        return out * self.motion_std + self.motion_mean                   # (T, 60) motion code
+
+def decode_frames(frames: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """The generator's frames (T, D) -> rotation vectors (T, 20, 3) and pelvis positions (T, 3)
+    in metres (the danced travel from over the origin, the danced height), facing +Z at frame 0."""
+    rotvecs = motion_code.decode(frames[:, :MOTION_DIM])
+    root = motion_code.decode_root(frames[:, MOTION_DIM:], motion_code.headings(frames), fps)
+    return rotvecs.astype(np.float32), root.astype(np.float32)
 
 
 def _session(path: Path, threads: int) -> Any:
@@ -209,7 +226,7 @@ def load_model(path: str | Path, features_version: str | None = None,
     manifest = folder / MANIFEST
     if not manifest.is_file():
         raise _fail(folder, f"no {MANIFEST} found (a model is a folder with {MANIFEST}, music_coder.onnx "
-                            f"and step.onnx)", "choose the model folder that training/export.py wrote")
+                            f"and rollout.onnx)", "choose the model folder that training/export.py wrote")
     try:
         meta = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -230,8 +247,11 @@ def load_model(path: str | Path, features_version: str | None = None,
     if meta["motion_code"] != MOTION_CODE:
         raise _fail(manifest, f"its motion code is '{meta['motion_code']}' but this add-on reads '{MOTION_CODE}'",
                     "use a model made for this version of the add-on")
-    if meta["motion_dim"] != MOTION_DIM:
-        raise _fail(manifest, f"motion_dim {meta['motion_dim']}, expected {MOTION_DIM}")
+    if meta["frame_dim"] != FRAME_DIM:
+        raise _fail(manifest, f"frame_dim {meta['frame_dim']}, expected {FRAME_DIM}")
+    for key in ("latent_dim", "latent_frames"):
+        if not isinstance(meta[key], int) or meta[key] < 1:
+            raise _fail(manifest, f"{key} {meta[key]!r} should be a positive integer")
     if features_version is not None and meta["features_version"] != features_version:
         raise _fail(manifest, f"made for music features version '{meta['features_version']}' but the add-on "
                               f"computes version '{features_version}'", "use a model trained on the current features")
@@ -239,16 +259,17 @@ def load_model(path: str | Path, features_version: str | None = None,
     if not isinstance(f, int) or f < 1 or len(meta["feature_columns"]) != f:
         raise _fail(manifest, f"music_dim {f!r} does not match its {len(meta['feature_columns'])} feature columns")
     if feature_columns is not None and list(meta["feature_columns"]) != list(feature_columns):
-        raise _fail(manifest, f"feature columns {meta['feature_columns']} differ from the add-on's {list(feature_columns)}",
+        raise _fail(manifest, f"feature columns {meta['feature_columns']} differ from the add-on's "
+                              f"{list(feature_columns)}",
                     "use a model trained on the current features")
-    _vector(meta, "motion_mean", (MOTION_DIM,), manifest)
-    _vector(meta, "motion_std", (MOTION_DIM,), manifest, positive=True)
+    _vector(meta, "motion_mean", (FRAME_DIM,), manifest)
+    _vector(meta, "motion_std", (FRAME_DIM,), manifest, positive=True)
     _vector(meta, "music_mean", (f,), manifest)
     _vector(meta, "music_std", (f,), manifest, positive=True)
     k = len(meta["start_poses"]) if isinstance(meta["start_poses"], list) else 0
     if k < 1:
         raise _fail(manifest, "'start_poses' is empty")
-    _vector(meta, "start_poses", (k, MOTION_DIM), manifest)
+    _vector(meta, "start_poses", (k, FRAME_DIM), manifest)
     n = len(meta["style_names"]) if isinstance(meta["style_names"], list) else 0
     v = meta["style_vectors"]
     if n < 1 or not isinstance(v, list) or len(v) != n or not isinstance(v[0], list) or not v[0]:
@@ -256,7 +277,7 @@ def load_model(path: str | Path, features_version: str | None = None,
     _vector(meta, "style_vectors", (n, len(v[0])), manifest)
 
     sessions = {}
-    for role in ("music_coder", "step"):
+    for role in ("music_coder", "rollout"):
         file = folder / str(meta["files"].get(role, ""))
         if not file.is_file():
             raise _fail(folder, f"the {role} graph {file.name or '(unnamed)'} is missing")
@@ -274,9 +295,10 @@ def load_model(path: str | Path, features_version: str | None = None,
     coder_in = tuple(i.name for i in sessions["music_coder"].get_inputs())
     if coder_in != CODER_INPUTS:
         raise _fail(folder, f"music coder graph has inputs {coder_in}, expected {CODER_INPUTS}")
-    step = sessions["step"]
-    names_in = tuple(i.name for i in step.get_inputs())
-    names_out = tuple(o.name for o in step.get_outputs())
-    if names_in != STEP_INPUTS or names_out != STEP_OUTPUTS:
-        raise _fail(folder, f"step graph has inputs {names_in} / outputs {names_out}, expected {STEP_INPUTS} / {STEP_OUTPUTS}")
-    return DanceModel(folder, meta, sessions["music_coder"], step)
+    rollout = sessions["rollout"]
+    names_in = tuple(i.name for i in rollout.get_inputs())
+    names_out = tuple(o.name for o in rollout.get_outputs())
+    if set(names_in) != set(ROLLOUT_INPUTS) or names_out != ROLLOUT_OUTPUTS:
+        raise _fail(folder, f"rollout graph has inputs {names_in} / outputs {names_out}, expected "
+                            f"{ROLLOUT_INPUTS} / {ROLLOUT_OUTPUTS}")
+    return DanceModel(folder, meta, sessions["music_coder"], rollout)
