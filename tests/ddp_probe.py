@@ -16,7 +16,6 @@ from training.train import TrainConfig, train  # noqa: E402
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    cfg = TrainConfig(window=16, batch_size=4, steps=3, ramp_steps=2, warm_frames=3, log_every=1, checkpoint_every=100,
-                      prior_steps=2)
+    cfg = TrainConfig(window=16, batch_size=4, steps=3, ramp_steps=2, warm_frames=3, log_every=1, checkpoint_every=100)
     train(_data(), TINY, cfg, Path(sys.argv[1]), fps=30.0, features_version=VERSION, feature_columns=COLUMNS,
           progress=False)

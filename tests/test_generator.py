@@ -16,10 +16,10 @@ from dance_addon.core.motion import motion_code
 from dance_addon.core.motion.motion_code import FRAME_DIM
 from dance_addon.core.motion.skeleton import JOINT_NAMES, forward_kinematics
 from training.export import export_checkpoint, export_model
-from training.kinematics import world_positions
+from training.kinematics import body_positions, world_positions
 from training.model import DanceGenerator, GeneratorConfig, MusicCoderConfig
 from training.pipeline import teacher_forcing_only
-from training.train import NormStats, PairedWindows, TrainConfig, load_pairs, self_fed, train, window_loss
+from training.train import NormStats, PairedWindows, TrainConfig, load_pairs, self_fed, train, window_loss, window_terms
 
 F = 8
 VERSION = "test-features-1"
@@ -38,7 +38,7 @@ def _song(frames: int, seed: int = 0) -> np.ndarray:
     return np.sin(2 * np.pi * 2.0 * t * np.arange(1, F + 1) / 4) + 0.1 * rng.standard_normal((frames, F))
 
 
-def _export(model: DanceGenerator, folder: Path, precision: str) -> Path:
+def _export(model: DanceGenerator, folder: Path, precision: str, output_smoothing: float = 0.0) -> Path:
     rng = np.random.default_rng(1)
     norm = {"motion_mean": rng.normal(0, 0.2, FRAME_DIM), "motion_std": rng.uniform(0.1, 0.6, FRAME_DIM),
             "music_mean": np.zeros(F), "music_std": np.ones(F)}
@@ -46,7 +46,8 @@ def _export(model: DanceGenerator, folder: Path, precision: str) -> Path:
                         start_poses=rng.normal(size=(6, FRAME_DIM)),
                         provenance={"data": "random init, synthetic test"}, licence="MIT",
                         model_version="test", precision=precision,
-                        style_names=STYLE_NAMES[:model.cfg.styles] if model.cfg.styles > 1 else None)
+                        style_names=STYLE_NAMES[:model.cfg.styles] if model.cfg.styles > 1 else None,
+                        output_smoothing=output_smoothing)
 
 
 @pytest.fixture(scope="module")
@@ -129,17 +130,23 @@ def _batch(seed: int = 0, length: int = 16):
 STATS = (torch.zeros(FRAME_DIM), torch.ones(FRAME_DIM))
 
 
+HELD, FREE = torch.tensor([False, False]), torch.tensor([False, True])   # windows drawing from the prior
+
+
 def test_window_loss_equals_a_plain_step_by_step_rollout():
     """The trainer runs ground-truth spans in one call; a naive frame-by-frame loop agrees,
-    including which inputs are the network's own and the latent held over each span."""
+    including which inputs are the network's own, the latent held over each span, the prior the
+    KL term is taken against, and the free window, whose latents come from that prior and which
+    no per-frame term sees."""
     torch.manual_seed(0)
     model = DanceGenerator(TINY).eval()
     cfg = TrainConfig(warm_frames=5, self_fed_max=0.5, ramp_steps=0, kl_weight=0.3, position_weight=0.0,
-                      velocity_weight=0.0, skate_weight=0.0)
+                      velocity_weight=0.0, skate_weight=0.0, energy_weight=0.0, envelope_weight=0.0, travel_weight=0.0,
+                      turn_weight=0.0, spread_weight=0.0)
     frames, music, contacts, eps, coin = _batch()
     span = TINY.latent_frames
     with torch.no_grad():
-        got, terms = window_loss(model, frames, music, contacts, STYLE0, eps, coin, 0, cfg, STATS, 30.0)
+        got, terms = window_loss(model, frames, music, contacts, STYLE0, eps, coin, FREE, 0, cfg, STATS, 30.0)
         code = model.code_music(music, STYLE0)
         state, last, preds, kls = None, None, [], []
         own = coin < 0.5
@@ -148,15 +155,67 @@ def test_window_loss_equals_a_plain_step_by_step_rollout():
             if t % span == 0:
                 t1 = min(15, t + span)
                 mu, logvar = model.posterior(x, frames[:, t + 1:t1 + 1], code[:, t + 1:t1 + 1])
-                kls.append(0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(-1))
+                h = torch.zeros(TINY.lstm_layers, 2, TINY.lstm_hidden) if state is None else state[0]
+                mu_p, logvar_p = model.prior(torch.cat([h[-1], x, code[:, t + 1]], -1)).chunk(2, -1)
+                logvar_p = logvar_p.clamp(-8, 4)
+                kls.append(0.5 * (logvar_p - logvar + (logvar.exp() + (mu - mu_p) ** 2) / logvar_p.exp() - 1).sum(-1))
+                mu, logvar = torch.stack([mu[0], mu_p[1]]), torch.stack([logvar[0], logvar_p[1]])  # window 1 free
                 z = mu + eps[:, t] * (0.5 * logvar).exp()
             last, state = model.step(x, code[:, t + 1], z, state)
             preds.append(last)
         pred = torch.stack(preds, 1)
-        want_frame = ((pred - frames[:, 1:]) ** 2).mean()
+        want_frame = ((pred[0] - frames[0, 1:]) ** 2).mean()                        # the held window only
         want = want_frame + 0.3 * torch.stack(kls).mean() / (span * FRAME_DIM)
     assert terms["frame"] == pytest.approx(want_frame.item(), rel=1e-5)
     assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_free_windows_answer_only_to_the_window_level_terms():
+    """What the truth of a free window is changes no per-frame term, only the window-level ones."""
+    torch.manual_seed(0)
+    model = DanceGenerator(TINY).eval()
+    cfg = TrainConfig(warm_frames=5, self_fed_max=1.0, ramp_steps=0)
+    frames, music, contacts, eps, coin = _batch(length=24)
+    other = frames.clone()
+    other[1, 6:] = torch.roll(frames[1, 6:], 5, dims=0) * 1.5            # free window's truth after its warm frames
+    with torch.no_grad():
+        _, a = window_loss(model, frames, music, contacts, STYLE0, eps, coin, FREE, 0, cfg, STATS, 30.0)
+        _, b = window_loss(model, other, music, contacts, STYLE0, eps, coin, FREE, 0, cfg, STATS, 30.0)
+        _, c = window_loss(model, other, music, contacts, STYLE0, eps, coin, HELD, 0, cfg, STATS, 30.0)
+    for k in ("frame", "position", "velocity", "skate"):
+        assert a[k] == pytest.approx(b[k], rel=1e-6), k
+    assert a["energy"] != pytest.approx(b["energy"], rel=1e-3) and a["travel"] != pytest.approx(b["travel"], rel=1e-3)
+    assert c["frame"] != pytest.approx(b["frame"], rel=1e-3)             # held, the same window counts
+
+
+def test_window_terms_ask_for_the_truths_motion_not_its_poses():
+    t = np.arange(90) / 30.0
+    rv = np.zeros((90, 20, 3))
+    rv[:, 16, 2] = 0.8 * np.sin(2 * np.pi * 2 * t) ** 2                   # an arm that swings twice a second
+    rv[:, 4, 0] = 0.5 * np.sin(2 * np.pi * t)
+    root = np.c_[np.linspace(0, 2, 90), np.full(90, 0.9), np.zeros(90)]   # 2 m in 3 s
+
+    def frames_of(rv):
+        return torch.tensor(np.concatenate([motion_code.encode(rv), motion_code.encode_root(rv, root, 30.0)], 1)[None])
+    truth = frames_of(rv)
+
+    def terms(frames):
+        return {k: float(v) for k, v in window_terms(frames, truth, body_positions(frames), body_positions(truth),
+                                                     10, 30.0).items()}
+    assert all(v == pytest.approx(0, abs=1e-4) for v in terms(truth).values())
+    still = truth.clone()
+    still[:, :, :60] = truth[:, :1, :60]                                 # the same pose held, travelling
+    frozen = terms(still)
+    speed = body_positions(truth).diff(dim=1).norm(dim=-1)[:, 10:]     # (1, T', 20) the truth's joint speeds
+    assert frozen["energy"] == pytest.approx(float(speed.mean()), rel=1e-3) and frozen["energy"] > 0.002
+    assert frozen["travel"] == pytest.approx(0, abs=1e-6)
+    assert frozen["envelope"] == pytest.approx(1, abs=0.05)              # no rise and fall: no correlation
+    assert terms(frames_of(-rv))["energy"] == pytest.approx(0, abs=1e-4)       # other poses, the same motion
+    half = truth.clone()
+    half[:, :, 60:62] *= 0.5
+    assert terms(half)["travel"] == pytest.approx(float(np.linalg.norm(truth[0, 20, 60:62])) / 2, rel=0.05)
+    late = terms(torch.cat([truth[:, 2:], truth[:, -2:]], 1))    # the same swings, the arm's speed 1/2 period late
+    assert late["envelope"] > 1.2 and late["energy"] == pytest.approx(0, abs=1e-4)
 
 
 def test_skate_term_counts_only_planted_feet_that_move():
@@ -164,9 +223,9 @@ def test_skate_term_counts_only_planted_feet_that_move():
     cfg = TrainConfig(warm_frames=20, self_fed_max=0.0, ramp_steps=0)
     frames, music, contacts, eps, coin = _batch(length=20)
     with torch.no_grad():
-        _, planted = window_loss(model, frames, music, torch.ones_like(contacts), STYLE0, eps, coin, 0, cfg,
+        _, planted = window_loss(model, frames, music, torch.ones_like(contacts), STYLE0, eps, coin, HELD, 0, cfg,
                                  STATS, 30.0)
-        _, lifted = window_loss(model, frames, music, torch.zeros_like(contacts), STYLE0, eps, coin, 0, cfg,
+        _, lifted = window_loss(model, frames, music, torch.zeros_like(contacts), STYLE0, eps, coin, HELD, 0, cfg,
                                 STATS, 30.0)
     assert planted["skate"] > 0 and lifted["skate"] == 0.0
     assert planted["frame"] == lifted["frame"]
@@ -224,7 +283,7 @@ def test_mirrored_recordings_double_the_data_with_the_same_style():
 
 def _train(out: Path, steps: int, seed: int = 0, resume: bool = False) -> dict[str, torch.Tensor]:
     cfg = TrainConfig(window=12, batch_size=4, steps=steps, ramp_steps=2, warm_frames=3, seed=seed, log_every=1,
-                      checkpoint_every=100, prior_steps=2)
+                      checkpoint_every=100)
     ckpt = train(_data(), TINY, cfg, out, fps=30.0, features_version=VERSION, feature_columns=COLUMNS,
                  resume=resume, progress=False)
     return torch.load(ckpt, weights_only=False)["model"]
@@ -242,8 +301,6 @@ def test_training_is_deterministic_and_resumes_exactly(tmp_path):
     log = [json.loads(line) for line in (tmp_path / "r" / "loss.jsonl").read_text().splitlines()]
     steps = [r["step"] for r in log if "step" in r]
     assert steps == [1, 2, 3, 4] and all(np.isfinite(r["loss"]) for r in log if "step" in r)
-    assert [r["prior_step"] for r in log if "prior_step" in r] == [1, 2, 1, 2]   # fitted at 2, again at 4
-    assert np.isfinite(torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)["prior_kl"])
     assert {"frame", "kl", "position", "velocity", "skate"} <= set(log[0])
     args = json.loads((tmp_path / "r" / "args.json").read_text())
     assert args["resume"] and GeneratorConfig.from_dict(args["model_config"]) == TINY
@@ -373,6 +430,31 @@ def test_style_vectors_that_do_not_match_the_names(tiny_model, tmp_path):
     _edit_manifest(folder, style_vectors=meta["style_vectors"][:2])
     with pytest.raises(ModelError, match="'style_names' and 'style_vectors' should list the same styles"):
         load_model(folder)
+
+
+def test_output_smoothing_low_passes_the_frames_without_feeding_them_back(tiny_model, tmp_path):
+    from dance_addon.core.choreography.lstm import smooth_frames
+
+    t = np.arange(120)
+    slow = np.sin(2 * np.pi * t / 30.0)[None, :, None]                   # 1 Hz at 30 fps
+    jitter = 0.2 * (-1.0) ** t[None, :, None]                            # the frame-to-frame zigzag
+    out = smooth_frames((slow + jitter).astype(np.float32), 1.2)
+    assert out.shape == (1, 120, 1)
+    assert np.abs(out - slow)[:, 5:-5].max() < 0.05                      # the 1 Hz move within 5 % ...
+    assert np.abs(smooth_frames(jitter.astype(np.float32), 1.2))[:, 5:-5].max() < 0.002   # ... the zigzag gone
+    assert np.array_equal(smooth_frames(slow, 0.0), slow)
+    np.testing.assert_allclose(smooth_frames(np.full((2, 9, 3), 4.0, np.float32), 2.0), 4.0, rtol=1e-6)
+    torch.manual_seed(0)
+    folder = _export(DanceGenerator(TINY).eval(), tmp_path / "m", "float32", output_smoothing=1.2).parent
+    plain, smoothed = load_model(tiny_model), load_model(folder)                # the same weights
+    assert plain.output_smoothing == 0.0 and smoothed.output_smoothing == 1.2
+    music = _song(90)
+    raw = plain.generate_frames(music, [3, 4])
+    want = smooth_frames((raw - plain.motion_mean) / plain.motion_std, 1.2) * plain.motion_std + plain.motion_mean
+    np.testing.assert_allclose(smoothed.generate_frames(music, [3, 4]), want, atol=1e-5)   # the same rollout
+    bad = _export(DanceGenerator(TINY).eval(), tmp_path / "bad", "float32", output_smoothing=-1).parent
+    with pytest.raises(ModelError, match="'output_smoothing' should be 0 to 10 frames, got -1.0"):
+        load_model(bad)
 
 
 def test_progress_counts_up_and_cancel_stops(tiny_model):

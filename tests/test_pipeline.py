@@ -35,7 +35,7 @@ def test_pipeline_trains_exports_and_writes_the_card(tmp_path):
     _pairs(tmp_path / "pairs")
     cfg = PipelineConfig(name="tiny", model=TINY,
                          train=TrainConfig(steps=3, batch_size=2, window=20, ramp_steps=2, checkpoint_every=2,
-                                           warm_frames=4, prior_steps=2))
+                                           warm_frames=4))
     folder = run_pipeline(cfg, tmp_path / "pairs", tmp_path / "runs", tmp_path / "models", evaluate=False,
                           progress=False)
     assert folder == tmp_path / "models" / "tiny"
@@ -47,10 +47,9 @@ def test_pipeline_trains_exports_and_writes_the_card(tmp_path):
     assert card.count("The dance generator the add-on ships.") == 1 and "3 learned style vectors" in card
     assert model.style_names == ("test/clip0", "test/clip1", "test/clip2")   # one style per source clip
     log = [json.loads(line) for line in (tmp_path / "runs" / "tiny" / "loss.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log if "step" in r][-1] == 3 and log[-1]["prior_step"] == 2
+    assert [r["step"] for r in log if "step" in r][-1] == 3
     # resume to more steps continues the same run
-    cfg.train = TrainConfig(steps=5, batch_size=2, window=20, ramp_steps=2, checkpoint_every=2, warm_frames=4,
-                            prior_steps=2)
+    cfg.train = TrainConfig(steps=5, batch_size=2, window=20, ramp_steps=2, checkpoint_every=2, warm_frames=4)
     run_pipeline(cfg, tmp_path / "pairs", tmp_path / "runs", tmp_path / "models", resume=True, evaluate=False,
                  progress=False)
     assert "5 steps" in (folder / "MODEL_CARD.md").read_text()
@@ -59,7 +58,7 @@ def test_pipeline_trains_exports_and_writes_the_card(tmp_path):
 def test_teacher_forcing_only_baseline(tmp_path):
     """The evaluation's baseline: same network and steps, every input frame from the ground truth."""
     _pairs(tmp_path / "pairs")
-    shipped = TrainConfig(steps=6, batch_size=2, window=20, ramp_steps=2, warm_frames=4, log_every=1, prior_steps=2)
+    shipped = TrainConfig(steps=6, batch_size=2, window=20, ramp_steps=2, warm_frames=4, log_every=1)
     cfg = PipelineConfig(name="tf", model=TINY, train=teacher_forcing_only(shipped))
     folder = run_pipeline(cfg, tmp_path / "pairs", tmp_path / "runs", tmp_path / "baselines", evaluate=False,
                           progress=False)
@@ -68,3 +67,19 @@ def test_teacher_forcing_only_baseline(tmp_path):
     assert cfg.train.steps == 6 and cfg.train.skate_weight == shipped.skate_weight   # only the feeding differs
     card = (folder / "MODEL_CARD.md").read_text()
     assert "A baseline for the evaluation, not offered by the add-on" in card and "--teacher-forcing-only" in card
+
+
+def test_the_paper_size_comparison_says_what_it_is(tmp_path):
+    """`make train-paper-size`'s card: a comparison in baselines/, not the shipped model, and how to retrain it."""
+    from dataclasses import replace
+
+    from training.pipeline import write_model_card
+
+    cfg = PipelineConfig(name="lstm-paper-size", model=replace(TINY, lstm_hidden=1024),
+                         train=TrainConfig(steps=450, ramp_steps=90), size_comparison=True)
+    card = write_model_card(tmp_path, cfg, {"provenance": {"training_step": 450}}, None, 3000.0).read_text()
+    assert "A comparison for the evaluation, not offered by the add-on: the 1024-unit network" in card
+    assert "The dance generator the add-on ships." not in card
+    assert "--lstm-hidden 1024 --ramp-steps 90 --models-dir baselines" in card and "make train-paper-size" in card
+    shipped = write_model_card(tmp_path, replace(cfg, size_comparison=False), {}, None, 60.0).read_text()
+    assert "The dance generator the add-on ships." in shipped and "--lstm-hidden" not in shipped

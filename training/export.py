@@ -233,7 +233,8 @@ def _embed_metadata(path: Path, meta_json: str) -> None:
 def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_version: str,
                  feature_columns: Sequence[str], norm: dict[str, Any], start_poses: Any,
                  provenance: dict[str, Any], licence: str,
-                 model_version: str, precision: str = "int8", style_names: Sequence[str] | None = None) -> Path:
+                 model_version: str, precision: str = "int8", style_names: Sequence[str] | None = None,
+                 output_smoothing: float = 0.0) -> Path:
     """Export `model` to the folder `out_dir` (created) and return the path of model.json.
 
     norm: motion_mean/motion_std (D,), music_mean/music_std (F,) as arrays or lists.
@@ -241,6 +242,8 @@ def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_v
     precision: "int8" (shipped: ~4x smaller and faster), "int4" (the LSTM weights in 4 bits,
     `training.int4`; the rest float32) or "float32" (reference, parity).
     style_names: a name for each of the model's learned styles (default "style 0", ...).
+    output_smoothing: the Gaussian (sigma in frames) the runtime low-passes the rollout's frames
+    by (`dance_addon.core.choreography.lstm.smooth_frames`); 0: none.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -274,6 +277,7 @@ def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_v
         "lstm_layers": cfg.lstm_layers,
         "lstm_hidden": cfg.lstm_hidden,
         "precision": precision,
+        "output_smoothing": float(output_smoothing),
         "provenance": provenance,
         "licence": licence,
         "generator_config": cfg.to_dict(),
@@ -302,7 +306,7 @@ def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_v
 
 
 def export_checkpoint(checkpoint: Path, out_dir: Path, *, licence: str, model_version: str,
-                      precision: str = "int8") -> Path:
+                      precision: str = "int8", output_smoothing: float = 0.0) -> Path:
     """Export a `training/train.py` checkpoint: everything but the licence and version comes
     from it (statistics, features, start poses, styles)."""
     model, ck = load_checkpoint(checkpoint)
@@ -315,7 +319,7 @@ def export_checkpoint(checkpoint: Path, out_dir: Path, *, licence: str, model_ve
                         feature_columns=ck["feature_columns"], norm=ck["norm"], start_poses=ck["start_poses"],
                         provenance=provenance,
                         licence=licence, model_version=model_version, precision=precision,
-                        style_names=ck["style_names"])
+                        style_names=ck["style_names"], output_smoothing=output_smoothing)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,7 +24,8 @@ Architecture
   by 0.0009 rad on average). With it, the runtime's seed picks a style.
 - `DanceGenerator` (the paper's ERD-style sub-network): input = previous frame's motion (60)
   + the music code of the current frame (60); encoder of two fully connected layers with a
-  ReLU after the first; a 2-layer LSTM of 1024 units; decoder of three fully connected
+  ReLU after the first; a 2-layer LSTM (the paper's 1024 units; `lstm_hidden`, see README for
+  the size the add-on ships); decoder of three fully connected
   layers (ReLU between them) to the current frame's 60-dim motion.
 - The decoder outputs the current frame directly, not a delta added to the previous frame:
   a residual decoder integrates its own errors and, fed back on itself, tends to freeze
@@ -65,15 +66,15 @@ class GeneratorConfig:
     music_code_dim: int = 60
     styles: int = 1                     # learned style vectors (one per source clip in training)
     style_dim: int = 16
-    latent_dim: int = 32                # Z: the latent the runtime samples from N(0, I) ...
+    latent_dim: int = 32                # Z: the latent the runtime draws from the prior ...
     latent_frames: int = 15             # ... once per this many frames (0.5 s at 30 fps), held over them
     enc_hidden: tuple[int, int] = (256, 256)  # encoder: FC -> ReLU -> FC
-    lstm_hidden: int = 512
+    lstm_hidden: int = 256
     lstm_layers: int = 2
-    dec_hidden: tuple[int, int] = (512, 256)  # decoder: FC -> ReLU -> FC -> ReLU -> FC
+    dec_hidden: tuple[int, int] = (256, 256)  # decoder: FC -> ReLU -> FC -> ReLU -> FC
     posterior_hidden: int = 256         # the training-only posterior q(z | input frame, the next latent_frames frames)
     prior_hidden: int = 256             # the run-time prior p(z | LSTM state, input frame, music code),
-    #                                     fitted after training (train.fit_prior)
+    #                                     trained with the network (train.py's KL term)
     dropout: float = 0.0                # between the LSTM layers and before the decoder (see train.py)
     coder: MusicCoderConfig = field(default_factory=MusicCoderConfig)
 

@@ -9,10 +9,19 @@ The recipe (after Motion VAEs, Ling et al. 2020, and acLSTM, Zhou et al. 2018). 
 generator (session 1) was trained on a squared error alone for 160 steps and danced one move
 per song, in place, stopping on every beat: the squared error's best answer to an uncertain
 future is the average pose, and fed back on itself the average is a still pose.
-- A per-frame latent z: a posterior q(z | frame t-1, frame t, music code) tells the network
-  which of the possible next frames the data took; the generator reads z beside its inputs;
-  a KL term (`kl_weight`) keeps q near N(0, I), which is what the runtime samples. The
-  network need not average the futures: z picks one.
+- A latent z per span of `latent_frames` frames (model.py): a posterior q(z | the span's input
+  frame, its true frames, their music) tells the network which of the possible next moves the
+  data took, so it need not average them. The run-time prior p(z | LSTM state, input frame,
+  music code) is trained with the network: the KL term (`kl_weight`) is KL(q || p), so the
+  prior learns what the posterior would say in the states the network itself reaches. (Session
+  5's model took its KL against N(0, I) and fitted the prior after training; it moved at
+  0.2-0.6 of the real dancers' speed.)
+- Free windows (`free_every`): some windows of every batch draw their latents from the prior,
+  as the runtime does, and are held only to window-level statistics of the truth, not its
+  poses (`window_terms`): each joint's mean speed and reach, the travel and turning speeds,
+  and the timing of the body's speed (its rises and falls, which in the pairs sit on the
+  beats). The rest of the recipe says what a frame should be given the posterior's latent;
+  this says what the dance the runtime makes should look like.
 - Scheduled sampling over long rollouts: each window starts with `warm_frames` ground-truth
   frames (the LSTM state settles), then runs frame by frame, each input being the network's
   own previous output with probability `self_fed(step)` (ramping from 0 to `self_fed_max`
@@ -60,8 +69,8 @@ from dance_addon.core.motion.feet import contacts as foot_contacts
 from dance_addon.core.motion.mirror import mirror_rotvecs, mirror_translation
 from dance_addon.core.motion.motion_code import FRAME_DIM
 from dance_addon.core.motion.skeleton import MOTION_DIM, NUM_JOINTS, end_positions, forward_kinematics
-from training.kinematics import FEET, body_positions, world_positions
-from training.model import DanceGenerator, GeneratorConfig, LSTMState
+from training.kinematics import FEET, ROOT_TURN, TRAVEL, body_positions, world_positions
+from training.model import DanceGenerator, GeneratorConfig
 
 
 @dataclass
@@ -73,16 +82,21 @@ class TrainConfig:
     lr_final: float = 0.05              # cosine decay to lr * lr_final at the last step
     weight_decay: float = 0.0
     grad_clip: float = 1.0
-    steps: int = 1600
+    steps: int = 3000
     warm_frames: int = 15               # ground-truth frames at each window's start
     self_fed_max: float = 1.0           # scheduled sampling: share of own outputs fed back, at full ramp ...
     ramp_steps: int = 600               # ... reached over this many steps (linear from 0)
-    kl_weight: float = 0.5              # KL(q(z | ...) || N(0, I)) per latent / (its frames x D)
-    prior_steps: int = 400              # after training: steps fitting the run-time prior to the posterior
-    prior_lr: float = 1e-3
+    kl_weight: float = 0.5              # KL(q(z | ...) || p(z | ...)) per latent / (its frames x D)
+    free_every: int = 2                 # every free_every-th window draws its latents from the prior, as the
+    #                                     runtime does ("free" windows: only the window-level terms); 0: none
     position_weight: float = 2.0        # L1 of pelvis-relative joint positions, metres
     velocity_weight: float = 20.0       # L1 of their frame-to-frame changes, metres
     skate_weight: float = 20.0          # horizontal ankle motion (m per frame) where the truth's foot is planted
+    energy_weight: float = 20.0         # L1 of each joint's mean speed over the window (m per frame), all windows
+    travel_weight: float = 1.0          # L1 of the pelvis's mean horizontal speed over the window (m/s), all windows
+    turn_weight: float = 0.5            # L1 of its mean turning speed over the window (rad/s), all windows
+    spread_weight: float = 4.0          # L1 of each joint's spread about its mean place over the window (m), all
+    envelope_weight: float = 0.2        # 1 - correlation of the body's speed over the window with the truth's
     mirror: bool = True                 # also train on every recording's left-right mirror
     start_poses: int = 32               # training frames kept for the runtime's seeded first frame
     seed: int = 0
@@ -263,27 +277,30 @@ def _seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, I)) summed over the last axis: (..., Z) -> (...)."""
-    return 0.5 * torch.sum(mu * mu + logvar.exp() - 1.0 - logvar, dim=-1)
-
-
 def window_loss(model: DanceGenerator, frames: torch.Tensor, music: torch.Tensor, contacts: torch.Tensor,
-                style: torch.Tensor, eps: torch.Tensor, coin: torch.Tensor, step: int, cfg: TrainConfig,
-                stats_t: tuple[torch.Tensor, torch.Tensor], fps: float) -> tuple[torch.Tensor, dict[str, float]]:
+                style: torch.Tensor, eps: torch.Tensor, coin: torch.Tensor, free: torch.Tensor, step: int,
+                cfg: TrainConfig, stats_t: tuple[torch.Tensor, torch.Tensor], fps: float
+                ) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss of one batch of windows -> (loss, each term's value): frames (B, L, D) and music
     (B, L, F) normalised, contacts (B, L, 2) bool, style indices (B,); eps (B, L-1, Z) standard
     normal draws for the latents, coin (B, L-1) uniform draws deciding which inputs are the
-    network's own (drawn by the caller, so a batch split over processes draws what one process
-    would); stats_t: the frames' mean and std as tensors (to measure joints in metres). Every
-    term is a mean over equal parts of the batch, so the mean of the parts' losses is the loss.
+    network's own, free (B,) bool: the windows whose latents come from the prior (drawn or set
+    by the caller, so a batch split over processes draws what one process would); stats_t: the
+    frames' mean and std as tensors (to measure joints in metres). Every term is a mean over
+    equal parts of the batch (the caller splits the free windows evenly), so the mean of the
+    parts' losses is the loss.
 
     Frame t (1..L-1) is predicted from the input frame t-1, the music code of frame t and the
-    latent of its span: the window's frames go in spans of `latent_frames`, each with one latent
-    drawn from the posterior of (the span's first input, the span's true frames). Inputs before
-    `warm_frames` are the truth; after, each input is the network's own previous output with
-    probability `self_fed(step)`. Spans whose inputs are all the truth go through the network
-    in one call; the others frame by frame."""
+    latent of its span: the window's frames go in spans of `latent_frames`, each with one latent.
+    In a window that is not free, the latent is drawn from the posterior of (the span's first
+    input, the span's true frames), and every term applies: the frames, the KL term, joints,
+    velocities, planted feet. In a free window it is drawn from the prior, as at run time, and
+    the dance it makes need not be the truth's: only the window-level terms apply, which ask
+    for the truth's amount of motion per joint (`energy`), its travel (`travel`) and the timing
+    of its speed's rises and falls (`envelope`: on the music's beats in the pairs), not its poses.
+    Inputs before `warm_frames` are the truth; after, each input is the network's own previous
+    output with probability `self_fed(step)`. Spans whose inputs are all the truth go through
+    the network in one call; the others frame by frame."""
     code = model.code_music(music, style)                                # (B, L, 60)
     prev, target, code_t = frames[:, :-1], frames[:, 1:], code[:, 1:]
     n, span = prev.shape[1], model.cfg.latent_frames
@@ -295,7 +312,14 @@ def window_loss(model: DanceGenerator, frames: torch.Tensor, music: torch.Tensor
         t1 = min(n, t0 + span)
         x0 = prev[:, t0] if last is None else torch.where(own[:, t0, None], last, prev[:, t0])
         mu, logvar = model.posterior(x0, target[:, t0:t1], code_t[:, t0:t1])
-        kls.append(kl_divergence(mu, logvar))                            # (B,)
+        mu_p, logvar_p = model.prior_dist(state, x0, code_t[:, t0])      # what the runtime draws from
+        # held windows: the posterior and the prior meet; free ones: the prior learns what the
+        # posterior says in the states the free rollout reaches, and draws the latent, but the
+        # window-level terms do not move it (they would pull every draw to one generic move)
+        kls.append(torch.where(free, kl_gaussians(mu.detach(), logvar.detach(), mu_p, logvar_p),
+                               kl_gaussians(mu, logvar, mu_p, logvar_p)))  # (B,)
+        mu, logvar = (torch.where(free[:, None], mu_p.detach(), mu),
+                      torch.where(free[:, None], logvar_p.detach(), logvar))
         z = mu + eps[:, t0] * (0.5 * logvar).exp()                       # (B, Z)
         if p == 0 or not bool(own[:, t0:t1].any()):                      # ground truth in: one call
             y, state = model(prev[:, t0:t1], code_t[:, t0:t1], z[:, None].expand(-1, t1 - t0, -1), state)
@@ -308,93 +332,80 @@ def window_loss(model: DanceGenerator, frames: torch.Tensor, music: torch.Tensor
             preds.append(last[:, None])
     pred = torch.cat(preds, dim=1)                                       # (B, L-1, D)
     mean, std = stats_t
+    fixed = (~free).to(pred.dtype)                                       # (B,) windows held to the truth
+
+    def held(x: torch.Tensor) -> torch.Tensor:
+        """Mean over the windows held to the truth of x (B, ...) (0 when there are none)."""
+        per_window = x.flatten(1).mean(1) if x.dim() > 1 else x
+        return (per_window * fixed).sum() / fixed.sum().clamp(min=1.0)
+
     # KL per latent, spread over the frames and numbers it describes, so that kl_weight = 1 is
     # the evidence lower bound's balance against the frames' squared error
-    terms = {"frame": torch.mean((pred - target) ** 2),
+    terms = {"frame": held((pred - target) ** 2),
              "kl": torch.mean(torch.stack(kls, 1)) / (span * pred.shape[2])}
     pred_m, true_m = pred * std + mean, target * std + mean              # (B, L-1, D) in radians, metres
-    if cfg.position_weight > 0 or cfg.velocity_weight > 0:
+    windowed = cfg.energy_weight > 0 or cfg.envelope_weight > 0 or cfg.spread_weight > 0
+    if cfg.position_weight > 0 or cfg.velocity_weight > 0 or windowed:
         bp, bt = body_positions(pred_m), body_positions(true_m)          # (B, L-1, 20, 3)
-        terms["position"] = torch.mean(torch.abs(bp - bt))
-        terms["velocity"] = torch.mean(torch.abs(bp.diff(dim=1) - bt.diff(dim=1)))
+        terms["position"] = held(torch.abs(bp - bt))
+        terms["velocity"] = held(torch.abs(bp.diff(dim=1) - bt.diff(dim=1)))
     if cfg.skate_weight > 0:
         feet = world_positions(pred_m, fps)[:, :, list(FEET)][..., [0, 2]]  # (B, L-1, 2, 2) horizontal
         moved = (feet.diff(dim=1) ** 2).sum(-1).add(1e-10).sqrt()        # (B, L-2, 2) metres per frame
         planted = (contacts[:, 1:-1] & contacts[:, 2:]).float()          # truth planted on both frames
-        terms["skate"] = torch.mean(moved * planted)
+        terms["skate"] = held(moved * planted)
+    if windowed or cfg.travel_weight > 0 or cfg.turn_weight > 0:
+        terms.update(window_terms(pred_m, true_m, bp if windowed else None, bt if windowed else None,
+                                  cfg.warm_frames, fps))
     weights = {"frame": 1.0, "kl": cfg.kl_weight, "position": cfg.position_weight,
-               "velocity": cfg.velocity_weight, "skate": cfg.skate_weight}
+               "velocity": cfg.velocity_weight, "skate": cfg.skate_weight, "energy": cfg.energy_weight,
+               "envelope": cfg.envelope_weight, "travel": cfg.travel_weight, "turn": cfg.turn_weight,
+               "spread": cfg.spread_weight}
     loss = sum(weights[k] * v for k, v in terms.items())
     return loss, {k: v.item() for k, v in terms.items()}
+
+
+def window_terms(pred: torch.Tensor, true: torch.Tensor, pred_body: torch.Tensor | None,
+                 true_body: torch.Tensor | None, warm: int, fps: float) -> dict[str, torch.Tensor]:
+    """The window-level terms, over the frames after the first `warm`, of made frames against
+    the truth's: pred, true (B, T, FRAME_DIM) in radians and metres; pred_body, true_body
+    (B, T, 20, 3) their body_positions (None: no joint terms) -> (each a mean over the batch)
+    "energy": L1 of each joint's mean speed (m per frame); "spread": L1 of each joint's
+    root-mean-square distance from its mean place (m: how far the moves reach, which fast
+    small jitter does not); "envelope": 1 - the correlation of the body's speed (mean over
+    joints) over time with the truth's; "travel": L1 of the pelvis's mean horizontal speed
+    (m/s); "turn": L1 of its mean turning speed (rad/s). None of them asks for the truth's
+    poses or phase: a dance of other moves with as much motion, reach, travel and turning
+    and the same rises and falls of speed scores 0. Empty when fewer than 3 frames follow
+    the warm ones."""
+    if pred.shape[1] - warm < 3:
+        return {}
+    after = slice(warm, None)
+    out = {}
+    if pred_body is not None:
+        sp = (pred_body.diff(dim=1) ** 2).sum(-1).add(1e-10).sqrt()[:, after]  # (B, T', 20) m per frame
+        st = (true_body.diff(dim=1) ** 2).sum(-1).add(1e-10).sqrt()[:, after]
+        out["energy"] = torch.mean(torch.abs(sp.mean(1) - st.mean(1)))
+        pb, tb = pred_body[:, after], true_body[:, after]               # (B, T', 20, 3)
+        rp = ((pb - pb.mean(1, keepdim=True)) ** 2).sum(-1).mean(1).add(1e-10).sqrt()  # (B, 20) m
+        rt = ((tb - tb.mean(1, keepdim=True)) ** 2).sum(-1).mean(1).add(1e-10).sqrt()
+        out["spread"] = torch.mean(torch.abs(rp - rt))
+        ep, et = sp.mean(-1), st.mean(-1)                                # (B, T') the body's speed
+        ep, et = ep - ep.mean(1, keepdim=True), et - et.mean(1, keepdim=True)
+        corr = (ep * et).sum(1) / (ep.norm(dim=1) * et.norm(dim=1) + 1e-8)
+        out["envelope"] = torch.mean(1.0 - corr)
+    vp = (pred[:, after, TRAVEL] ** 2).sum(-1).add(1e-10).sqrt()         # (B, T') horizontal speed, m/s
+    vt = (true[:, after, TRAVEL] ** 2).sum(-1).add(1e-10).sqrt()
+    out["travel"] = torch.mean(torch.abs(vp.mean(1) - vt.mean(1)))
+    turn_p, turn_t = pred[:, after, ROOT_TURN].abs().mean(1) * fps, true[:, after, ROOT_TURN].abs().mean(1) * fps
+    out["turn"] = torch.mean(torch.abs(turn_p - turn_t))
+    return out
 
 
 def kl_gaussians(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor,
                  logvar_p: torch.Tensor) -> torch.Tensor:
     """KL(N(mu_q, exp(logvar_q)) || N(mu_p, exp(logvar_p))) summed over the last axis."""
     return 0.5 * torch.sum(logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1.0, dim=-1)
-
-
-def prior_targets(model: DanceGenerator, frames: torch.Tensor, music: torch.Tensor, style: torch.Tensor,
-                  eps: torch.Tensor, cfg: TrainConfig) -> list[tuple[LSTMState, torch.Tensor, torch.Tensor,
-                                                                  torch.Tensor, torch.Tensor]]:
-    """What the run-time prior must learn, from the trained network running as at the end of
-    training (warm frames of truth, then its own outputs, latents from the posterior): for each
-    span after the first, (LSTM state before the span, input frame, music code, posterior mean,
-    posterior log-variance). No gradients."""
-    out = []
-    with torch.no_grad():
-        code = model.code_music(music, style)
-        prev, target, code_t = frames[:, :-1], frames[:, 1:], code[:, 1:]
-        n, span = prev.shape[1], model.cfg.latent_frames
-        state, last = None, None
-        for t0 in range(0, n, span):
-            t1 = min(n, t0 + span)
-            x0 = prev[:, t0] if t0 < cfg.warm_frames or last is None else last
-            mu, logvar = model.posterior(x0, target[:, t0:t1], code_t[:, t0:t1])
-            if t0 > 0:
-                out.append((state, x0, code_t[:, t0], mu, logvar))
-            z = mu + eps[:, t0] * (0.5 * logvar).exp()
-            for t in range(t0, t1):
-                x = prev[:, t] if t < cfg.warm_frames else last
-                last, state = model.step(x, code_t[:, t], z, state)
-    return out
-
-
-def fit_prior(model: DanceGenerator, data: "PairedWindows", cfg: TrainConfig, seed: int,
-              log: Any = None, progress: bool = True) -> float:
-    """Fit the run-time prior p(z | state, frame, music) to the trained network's posterior
-    (KL(q || p), the rest of the network frozen), from a fresh initialisation, `cfg.prior_steps`
-    steps with random numbers of their own (`seed`) -> the last mean KL in nats per latent.
-    The runtime draws its latents from this prior: from N(0, I) the latents disagreed with the
-    state the network was in, and the dances hardly moved (pose diversity 0.14-0.16 against the
-    real clips' 0.98 at checkpoints 500 and 800 of the first run; 0.90 with the prior at 800)."""
-    if cfg.window - 1 <= model.cfg.latent_frames:
-        raise ValueError(f"the prior is fitted on the latents after a window's first: window {cfg.window} needs to be "
-                         f"over latent_frames + 1 = {model.cfg.latent_frames + 1}")
-    gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        for layer in model.prior:
-            if isinstance(layer, nn.Linear):
-                layer.reset_parameters()
-    opt = torch.optim.Adam(model.prior.parameters(), lr=cfg.prior_lr)
-    model.eval()
-    model.prior.requires_grad_(True)
-    kl = float("nan")
-    for step in tqdm(range(cfg.prior_steps), disable=not progress, desc="prior"):
-        frames, music, _, style = data.sample(cfg.batch_size, cfg.window, gen)
-        eps = torch.randn((cfg.batch_size, cfg.window - 1, model.cfg.latent_dim), generator=gen)
-        targets = prior_targets(model, frames, music, style, eps, cfg)
-        loss = torch.stack([kl_gaussians(mu, lv, *model.prior_dist(st, x, c)).mean()
-                            for st, x, c, mu, lv in targets]).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        kl = loss.item()
-        if log is not None and ((step + 1) % cfg.log_every == 0 or step + 1 == cfg.prior_steps):
-            log.write(json.dumps({"prior_step": step + 1, "prior_kl": kl}) + "\n")
-            log.flush()
-    return kl
 
 
 def _distributed() -> tuple[int, int, torch.device]:
@@ -434,6 +445,9 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
     rank, world, device = _distributed()
     if cfg.batch_size % world:
         raise ValueError(f"batch_size {cfg.batch_size} does not split evenly over {world} processes")
+    if cfg.free_every and (cfg.batch_size // world) % cfg.free_every:
+        raise ValueError(f"each process's {cfg.batch_size // world} windows do not hold whole groups of "
+                         f"free_every={cfg.free_every}; pick a batch_size that does")
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / "checkpoint.pt"
@@ -445,10 +459,8 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
         raise ValueError(f"model frame_dim={model_cfg.frame_dim} but the frames have {FRAME_DIM} numbers")
     gen = _seed_everything(cfg.seed)
     model = DanceGenerator(model_cfg)
-    model.prior.requires_grad_(False)                                    # fitted after training (fit_prior)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                             weight_decay=cfg.weight_decay)
-    prior_kl = None
     step = 0
     start_poses = data.sample_frames(cfg.start_poses, gen)               # (K, D) normalised
     if resume:
@@ -461,7 +473,6 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
         opt.load_state_dict(ck["optimizer"])
         step = ck["step"]
         start_poses = ck["start_poses"]
-        prior_kl = ck.get("prior_kl") if step >= cfg.steps else None     # more steps: fitted again after them
         gen.set_state(ck["rng"]["generator"])
         torch.set_rng_state(ck["rng"]["torch"])
         np.random.set_state(ck["rng"]["numpy"])
@@ -480,6 +491,9 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
     stats_t = (torch.as_tensor(data.stats.motion_mean, dtype=torch.float32, device=device),
                torch.as_tensor(data.stats.motion_std, dtype=torch.float32, device=device))
     part = slice(rank * cfg.batch_size // world, (rank + 1) * cfg.batch_size // world)
+    free = torch.zeros(cfg.batch_size, dtype=torch.bool)                 # windows drawing from the prior:
+    if cfg.free_every:                                                   # as many in each process's part
+        free[cfg.free_every - 1::cfg.free_every] = True
 
     def save() -> None:
         torch.save({
@@ -488,7 +502,7 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
             "norm": NormStats.to_dict(data.stats), "step": step, "provenance": provenance or {},
             "fps": float(fps), "features_version": features_version, "feature_columns": list(feature_columns),
             "start_poses": start_poses, "motion_code": motion_code.MOTION_CODE,
-            "style_names": list(data.style_names), "prior_kl": prior_kl,
+            "style_names": list(data.style_names),
             "rng": {"generator": gen.get_state(), "torch": torch.get_rng_state(),
                     "numpy": np.random.get_state(), "python": random.getstate()},
         }, ckpt_path)
@@ -500,7 +514,7 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
             frames, music, contacts, style = data.sample(cfg.batch_size, cfg.window, gen)
             eps = torch.randn((cfg.batch_size, cfg.window - 1, model_cfg.latent_dim), generator=gen)
             coin = torch.rand((cfg.batch_size, cfg.window - 1), generator=gen)
-            batch = [t[part].to(device) for t in (frames, music, contacts, style, eps, coin)]
+            batch = [t[part].to(device) for t in (frames, music, contacts, style, eps, coin, free)]
             loss, terms = net(*batch, torch.tensor(step), *stats_t)
             if world > 1:                                                # log the whole batch's loss
                 import torch.distributed as dist
@@ -526,9 +540,6 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
                 bar.set_postfix(loss=f"{logged[0]:.4f}")
             if rank == 0 and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
                 save()
-        if rank == 0 and prior_kl is None and cfg.prior_steps > 0:
-            prior_kl = fit_prior(model, data, cfg, cfg.seed + step, log, progress)
-            save()
     return ckpt_path
 
 
@@ -541,9 +552,9 @@ class _WindowLoss(nn.Module):
         super().__init__()
         self.model, self.cfg, self.fps = model, cfg, fps
 
-    def forward(self, frames, music, contacts, style, eps, coin, step, mean, std):
-        return window_loss(self.model, frames, music, contacts, style, eps, coin, int(step), self.cfg, (mean, std),
-                           self.fps)
+    def forward(self, frames, music, contacts, style, eps, coin, free, step, mean, std):
+        return window_loss(self.model, frames, music, contacts, style, eps, coin, free, int(step), self.cfg,
+                           (mean, std), self.fps)
 
 
 def load_checkpoint(path: Path) -> tuple[DanceGenerator, dict[str, Any]]:

@@ -26,6 +26,11 @@ by the seed from the model's start poses. The seed also picks one of the model's
 per training clip; `DanceModel.pick_style`: consecutive seeds pick different styles until all
 have been used) and the latents. The same seed gives the same dance; different seeds give
 different dances; several seeds run together in one batch (`generate_frames`).
+
+The frames the rollout makes are low-passed over time before they are returned, by a Gaussian
+of `output_smoothing` frames (model.json; 0 or absent: none). It is not fed back: the network
+sees its own frames. The exported network leaves a frame-to-frame jitter in its joints (jerk
+about 3.5x the real dancers'); the filter takes it out (see the model card for the figures).
 """
 from __future__ import annotations
 
@@ -103,6 +108,7 @@ class DanceModel:
         self.style_vectors = np.asarray(meta["style_vectors"], np.float32)  # (N, S)
         self._style_order = np.random.default_rng(0).permutation(len(self.style_names))
         self._layers, self._hidden = int(meta["lstm_layers"]), int(meta["lstm_hidden"])
+        self.output_smoothing = float(meta.get("output_smoothing", 0.0))  # Gaussian sigma, frames
         self._coder, self._rollout = coder, rollout
 
     def pick_style(self, seed: int) -> int:
@@ -193,7 +199,23 @@ class DanceModel:
             prev = frames[:, -1]
             if progress is not None and progress(end, total) is False:
                 raise Cancelled(f"dance generation cancelled after {end} of {total} frames")
-        return out * self.motion_std + self.motion_mean                             # (B, T, D)
+        return smooth_frames(out, self.output_smoothing) * self.motion_std + self.motion_mean  # (B, T, D)
+
+
+def smooth_frames(frames: np.ndarray, sigma: float) -> np.ndarray:
+    """(B, T, D) frames low-passed along T by a Gaussian of `sigma` frames (cut at 3 sigma; the
+    ends repeat the first and last frame); sigma 0 returns them unchanged."""
+    if sigma <= 0 or frames.shape[1] < 2:
+        return frames
+    radius = int(np.ceil(3 * sigma))
+    x = np.arange(-radius, radius + 1)
+    w = np.exp(-0.5 * (x / sigma) ** 2)
+    w = (w / w.sum()).astype(frames.dtype)
+    padded = np.concatenate([np.repeat(frames[:, :1], radius, 1), frames, np.repeat(frames[:, -1:], radius, 1)], 1)
+    out = np.zeros_like(frames)
+    for i, wi in enumerate(w):
+        out += wi * padded[:, i:i + frames.shape[1]]
+    return out
 
 
 def decode_frames(frames: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
@@ -275,6 +297,9 @@ def load_model(path: str | Path, features_version: str | None = None,
     if n < 1 or not isinstance(v, list) or len(v) != n or not isinstance(v[0], list) or not v[0]:
         raise _fail(manifest, "'style_names' and 'style_vectors' should list the same styles, at least one")
     _vector(meta, "style_vectors", (n, len(v[0])), manifest)
+    smoothing = _vector({"s": meta.get("output_smoothing", 0.0)}, "s", (), manifest)
+    if not 0 <= smoothing <= 10:
+        raise _fail(manifest, f"'output_smoothing' should be 0 to 10 frames, got {float(smoothing)}")
 
     sessions = {}
     for role in ("music_coder", "rollout"):
