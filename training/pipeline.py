@@ -114,7 +114,7 @@ def write_model_card(folder: Path, cfg: PipelineConfig, meta: dict, eval_table: 
 coder, trained as a conditional VAE (a {cfg.model.latent_dim}-number latent drawn every
 {cfg.model.latent_frames} frames from a prior learned with it), exported in {cfg.precision} for onnxruntime
 (model.json, music_coder.onnx, rollout.onnx: a Scan over chunks of frames, several dances in one batch);
-the runtime low-passes the frames it makes by a Gaussian of {cfg.output_smoothing:g} frames (not fed back).
+the runtime low-passes the frames it makes by a Gaussian of sigma {cfg.output_smoothing:g} frame(s) (not fed back).
 
 - Motion: the canonical 20-joint skeleton's rotation vectors at {meta.get('fps')} fps, the pelvis coded as its
   tilt plus its heading change per frame, then the pelvis's travel in its own heading frame and its height
