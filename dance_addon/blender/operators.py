@@ -120,6 +120,15 @@ class _JobOperator:
     def _start(self, context) -> bake_job.BakeJob:
         raise NotImplementedError
 
+    @classmethod
+    def _picked_armature(cls, context):
+        """The armature picked in the Dance panel, or None (and poll's message says to pick one)."""
+        s = getattr(context.scene, "dance", None)
+        if s is None or s.armature is None:
+            cls.poll_message_set("Pick the character's armature in the Dance panel")
+            return None
+        return s.armature
+
     def invoke(self, context, event):
         if bpy.app.background or context.window is None:
             return self.execute(context)
@@ -168,11 +177,8 @@ class DANCE_OT_bake(_JobOperator, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        s = getattr(context.scene, "dance", None)
-        if s is None or s.armature is None:
-            cls.poll_message_set("Pick the character's armature in the Dance panel")
-            return False
-        return not _running_refusal(cls, s.armature)
+        armature = cls._picked_armature(context)
+        return armature is not None and not _running_refusal(cls, armature)
 
     def execute(self, context):
         """Bake in one go (scripts, the command line, background mode)."""
@@ -199,16 +205,15 @@ class DANCE_OT_reroll(_JobOperator, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        s = getattr(context.scene, "dance", None)
-        if s is None or s.armature is None:
-            cls.poll_message_set("Pick the character's armature in the Dance panel")
+        armature = cls._picked_armature(context)
+        if armature is None:
             return False
-        ad = s.armature.animation_data
+        ad = armature.animation_data
         if ad is None or bake.recipe_of(ad.action) is None:
-            cls.poll_message_set(f"'{s.armature.name}' has no dance as its active action; bake one, or pick one "
+            cls.poll_message_set(f"'{armature.name}' has no dance as its active action; bake one, or pick one "
                                  "of its dances")
             return False
-        return not _running_refusal(cls, s.armature)
+        return not _running_refusal(cls, armature)
 
     def execute(self, context):
         """Re-roll in one go (scripts, background mode)."""
