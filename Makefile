@@ -52,8 +52,9 @@ demo: $(STAMP)
 
 # The shipped model from scratch: training pairs -> training (runs/dance-lstm/, loss log
 # runs/dance-lstm/loss.jsonl, resumable with `python -m training.pipeline --resume`) -> 8-bit export
-# to models/dance-lstm/ -> held-out evaluation -> models/dance-lstm/MODEL_CARD.md. About 1 h 15 min on
-# a 2-core Intel Xeon (1,600 steps at 1.5-3 s each, one training thread, the CPU shared); on several GPUs
+# to models/dance-lstm/ -> the lead of its latents before the beats (training/draw_lead.py, ~2 min) ->
+# held-out evaluation -> models/dance-lstm/MODEL_CARD.md. The training: 3,000 steps, 49 min on a 2-core
+# Intel Xeon (~1 s a step, one thread); ~2.5 s a step on a 2-core AMD EPYC (Zen 3); on several GPUs
 # or CPU processes: `torchrun --nproc_per_node=N -m training.train cache/pairs/train runs/NAME` (README).
 train: $(STAMP)
 	$(PY) -m training.pipeline --name dance-lstm

@@ -5,13 +5,14 @@ Music features here are synthetic (the real ones come from dance_addon.core.musi
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from dance_addon.core.choreography.lstm import Cancelled, ModelError, decode_frames, load_model
+from dance_addon.core.choreography.lstm import Cancelled, ModelError, decode_frames, latent_draws, load_model
 from dance_addon.core.motion import motion_code
 from dance_addon.core.motion.motion_code import FRAME_DIM
 from dance_addon.core.motion.skeleton import JOINT_NAMES, forward_kinematics
@@ -19,11 +20,21 @@ from training.export import export_checkpoint, export_model
 from training.kinematics import body_positions, world_positions
 from training.model import DanceGenerator, GeneratorConfig, MusicCoderConfig
 from training.pipeline import teacher_forcing_only
-from training.train import NormStats, PairedWindows, TrainConfig, load_pairs, self_fed, train, window_loss, window_terms
+from training.train import (
+    NormStats,
+    PairedWindows,
+    TrainConfig,
+    learning_rate,
+    load_pairs,
+    self_fed,
+    train,
+    window_loss,
+    window_terms,
+)
 
 F = 8
 VERSION = "test-features-1"
-COLUMNS = tuple(f"col{i}" for i in range(F))
+COLUMNS = ("beat",) + tuple(f"col{i}" for i in range(1, F))   # column 0 marks beats, as the real features' does
 TINY = GeneratorConfig(music_dim=F, enc_hidden=(16, 16), lstm_hidden=32, dec_hidden=(16, 16), styles=3,
                        latent_frames=4, posterior_hidden=16, prior_hidden=16,
                        coder=MusicCoderConfig(channels=8, dilations=(1, 2)))
@@ -32,10 +43,14 @@ STYLE_NAMES = ("salsa/a", "modern/b", "modern/c")
 
 
 def _song(frames: int, seed: int = 0) -> np.ndarray:
-    """Sinusoidal 'music features' with a beat at 2 Hz, plus noise: (frames, F)."""
+    """Sinusoidal 'music features' at 2 Hz plus noise, and a beat column (1 at the beats, every
+    13 frames from frame 5, else 0): (frames, F)."""
     t = np.arange(frames)[:, None] / 30.0
     rng = np.random.default_rng(seed)
-    return np.sin(2 * np.pi * 2.0 * t * np.arange(1, F + 1) / 4) + 0.1 * rng.standard_normal((frames, F))
+    song = np.sin(2 * np.pi * 2.0 * t * np.arange(1, F + 1) / 4) + 0.1 * rng.standard_normal((frames, F))
+    song[:, 0] = 0.0
+    song[5::13, 0] = 1.0
+    return song
 
 
 def _export(model: DanceGenerator, folder: Path, precision: str, output_smoothing: float = 0.0) -> Path:
@@ -75,7 +90,7 @@ def test_model_shapes_and_lookahead():
     assert y.shape == (2, 50, FRAME_DIM) and h.shape == c.shape == (2, 2, 32)
     y1, _ = model.step(torch.randn(2, FRAME_DIM), code[:, 0], z[:, 0])
     assert y1.shape == (2, FRAME_DIM)
-    mu, logvar = model.posterior(torch.randn(2, FRAME_DIM), torch.randn(2, 3, FRAME_DIM), code[:, :3])
+    mu, logvar = model.posterior(torch.randn(2, FRAME_DIM), torch.randn(2, 3, FRAME_DIM), code[:, :3].mean(1))
     assert mu.shape == logvar.shape == (2, TINY.latent_dim)
     with torch.no_grad():                                                # the latent changes the frame
         other, _ = model.step(torch.zeros(2, FRAME_DIM), code[:, 0], z[:, 0] + 1.0)
@@ -94,12 +109,18 @@ def test_model_shapes_and_lookahead():
         assert torch.equal(model.code_music(far, STYLE0)[:, 20], base[:, 20])
 
 
-def test_the_style_changes_the_music_code():
-    model = DanceGenerator(TINY).eval()
+@pytest.mark.parametrize("film", [False, True])
+def test_the_style_changes_the_music_code(film):
+    model = DanceGenerator(replace(TINY, style_film=film)).eval()
     music = torch.randn(1, 30, F)
     with torch.no_grad():
         codes = [model.code_music(music, torch.tensor([k])) for k in range(TINY.styles)]
     assert not torch.allclose(codes[0], codes[1]) and not torch.allclose(codes[1], codes[2])
+    with torch.no_grad():                  # one reading of the song serves every style (the add-on's variations)
+        shared = model.code_music(music, torch.arange(TINY.styles))
+    assert shared.shape == (TINY.styles, 30, 60)
+    for k in range(TINY.styles):
+        torch.testing.assert_close(shared[k], codes[k][0], rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="styles must be at least 1"):
         DanceGenerator(GeneratorConfig(music_dim=F, styles=0))
 
@@ -124,7 +145,9 @@ def _batch(seed: int = 0, length: int = 16):
     contacts = torch.rand(2, length, 2, generator=g) < 0.5
     eps = torch.randn(2, length - 1, TINY.latent_dim, generator=g)
     coin = torch.rand(2, length - 1, generator=g)
-    return frames, music, contacts, eps, coin
+    beats = torch.zeros(2, length, dtype=torch.bool)
+    beats[0, 4::5] = True                  # window 0: a beat every 5 frames; window 1: none (spans of 8)
+    return frames, music, contacts, beats, eps, coin
 
 
 STATS = (torch.zeros(FRAME_DIM), torch.ones(FRAME_DIM))
@@ -133,39 +156,48 @@ STATS = (torch.zeros(FRAME_DIM), torch.ones(FRAME_DIM))
 HELD, FREE = torch.tensor([False, False]), torch.tensor([False, True])   # windows drawing from the prior
 
 
-def test_window_loss_equals_a_plain_step_by_step_rollout():
-    """The trainer runs ground-truth spans in one call; a naive frame-by-frame loop agrees,
-    including which inputs are the network's own, the latent held over each span, the prior the
-    KL term is taken against, and the free window, whose latents come from that prior and which
-    no per-frame term sees."""
+@pytest.mark.parametrize("beat_spans", [False, True])
+def test_window_loss_equals_a_plain_step_by_step_rollout(beat_spans):
+    """A naive frame-by-frame loop agrees with the trainer, including which inputs are the
+    network's own, the spans (every latent_frames; with beat spans one per beat in window 0 and
+    every 2 x latent_frames in window 1 whose music has no beats), the latent held over each
+    span, the prior the KL term is taken against, and the free window, whose latents come from
+    that prior and which no per-frame term sees."""
     torch.manual_seed(0)
-    model = DanceGenerator(TINY).eval()
+    model = DanceGenerator(replace(TINY, beat_spans=beat_spans)).eval()
     cfg = TrainConfig(warm_frames=5, self_fed_max=0.5, ramp_steps=0, kl_weight=0.3, position_weight=0.0,
                       velocity_weight=0.0, skate_weight=0.0, energy_weight=0.0, envelope_weight=0.0, travel_weight=0.0,
-                      turn_weight=0.0, spread_weight=0.0)
-    frames, music, contacts, eps, coin = _batch()
-    span = TINY.latent_frames
+                      turn_weight=0.0, spread_weight=0.0, accel_weight=0.0)
+    frames, music, contacts, beats, eps, coin = _batch(length=20)
+    starts = [[0, 3, 8, 13, 18], [0, 8, 16]]  # target t is frame t + 1: beats at frames 4, 9, 14, 19; spans of 8
+    if not beat_spans:
+        starts = [[0, 4, 8, 12, 16]] * 2
     with torch.no_grad():
-        got, terms = window_loss(model, frames, music, contacts, STYLE0, eps, coin, FREE, 0, cfg, STATS, 30.0)
+        got, terms = window_loss(model, frames, music, contacts, STYLE0, beats, eps, coin, FREE, 0, cfg, STATS, 30.0)
         code = model.code_music(music, STYLE0)
-        state, last, preds, kls = None, None, [], []
-        own = coin < 0.5
-        for t in range(15):
-            x = frames[:, t] if t < 5 else torch.where(own[:, t, None], last, frames[:, t])  # warm frames: truth
-            if t % span == 0:
-                t1 = min(15, t + span)
-                mu, logvar = model.posterior(x, frames[:, t + 1:t1 + 1], code[:, t + 1:t1 + 1])
-                h = torch.zeros(TINY.lstm_layers, 2, TINY.lstm_hidden) if state is None else state[0]
-                mu_p, logvar_p = model.prior(torch.cat([h[-1], x, code[:, t + 1]], -1)).chunk(2, -1)
-                logvar_p = logvar_p.clamp(-8, 4)
-                kls.append(0.5 * (logvar_p - logvar + (logvar.exp() + (mu - mu_p) ** 2) / logvar_p.exp() - 1).sum(-1))
-                mu, logvar = torch.stack([mu[0], mu_p[1]]), torch.stack([logvar[0], logvar_p[1]])  # window 1 free
-                z = mu + eps[:, t] * (0.5 * logvar).exp()
-            last, state = model.step(x, code[:, t + 1], z, state)
-            preds.append(last)
-        pred = torch.stack(preds, 1)
-        want_frame = ((pred[0] - frames[0, 1:]) ** 2).mean()                        # the held window only
-        want = want_frame + 0.3 * torch.stack(kls).mean() / (span * FRAME_DIM)
+        preds, kls = [], []
+        for w in range(2):                 # each window alone: window 1 is free
+            state, last, out = None, None, []
+            own = coin[w] < 0.5
+            for t in range(19):
+                x = frames[w, t] if t < 5 else (last if own[t] else frames[w, t])   # warm frames: truth
+                if t in starts[w]:
+                    end = next((s for s in starts[w] if s > t), 19)
+                    span = slice(t + 1, end + 1)
+                    mu, logvar = model.posterior(x[None], frames[w, span][None], code[w, span].mean(0)[None])
+                    h = torch.zeros(TINY.lstm_layers, 1, TINY.lstm_hidden) if state is None else state[0]
+                    mu_p, logvar_p = model.prior(torch.cat([h[-1], x[None], code[w, t + 1][None]], -1)).chunk(2, -1)
+                    logvar_p = logvar_p.clamp(-8, 4)
+                    kls.append(0.5 * (logvar_p - logvar + (logvar.exp() + (mu - mu_p) ** 2) / logvar_p.exp() - 1).sum())
+                    if w == 1:
+                        mu, logvar = mu_p, logvar_p
+                    z = mu + eps[w, t][None] * (0.5 * logvar).exp()
+                last, state = model.step(x[None], code[w, t + 1][None], z, state)
+                last = last[0]
+                out.append(last)
+            preds.append(torch.stack(out))
+        want_frame = ((preds[0] - frames[0, 1:]) ** 2).mean()                      # the held window only
+        want = want_frame + 0.3 * torch.stack(kls).sum() / (2 * 19 * FRAME_DIM)
     assert terms["frame"] == pytest.approx(want_frame.item(), rel=1e-5)
     assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)
 
@@ -175,13 +207,13 @@ def test_free_windows_answer_only_to_the_window_level_terms():
     torch.manual_seed(0)
     model = DanceGenerator(TINY).eval()
     cfg = TrainConfig(warm_frames=5, self_fed_max=1.0, ramp_steps=0)
-    frames, music, contacts, eps, coin = _batch(length=24)
+    frames, music, contacts, beats, eps, coin = _batch(length=24)
     other = frames.clone()
     other[1, 6:] = torch.roll(frames[1, 6:], 5, dims=0) * 1.5            # free window's truth after its warm frames
     with torch.no_grad():
-        _, a = window_loss(model, frames, music, contacts, STYLE0, eps, coin, FREE, 0, cfg, STATS, 30.0)
-        _, b = window_loss(model, other, music, contacts, STYLE0, eps, coin, FREE, 0, cfg, STATS, 30.0)
-        _, c = window_loss(model, other, music, contacts, STYLE0, eps, coin, HELD, 0, cfg, STATS, 30.0)
+        _, a = window_loss(model, frames, music, contacts, STYLE0, beats, eps, coin, FREE, 0, cfg, STATS, 30.0)
+        _, b = window_loss(model, other, music, contacts, STYLE0, beats, eps, coin, FREE, 0, cfg, STATS, 30.0)
+        _, c = window_loss(model, other, music, contacts, STYLE0, beats, eps, coin, HELD, 0, cfg, STATS, 30.0)
     for k in ("frame", "position", "velocity", "skate"):
         assert a[k] == pytest.approx(b[k], rel=1e-6), k
     assert a["energy"] != pytest.approx(b["energy"], rel=1e-3) and a["travel"] != pytest.approx(b["travel"], rel=1e-3)
@@ -221,12 +253,12 @@ def test_window_terms_ask_for_the_truths_motion_not_its_poses():
 def test_skate_term_counts_only_planted_feet_that_move():
     model = DanceGenerator(TINY).eval()
     cfg = TrainConfig(warm_frames=20, self_fed_max=0.0, ramp_steps=0)
-    frames, music, contacts, eps, coin = _batch(length=20)
+    frames, music, contacts, beats, eps, coin = _batch(length=20)
     with torch.no_grad():
-        _, planted = window_loss(model, frames, music, torch.ones_like(contacts), STYLE0, eps, coin, HELD, 0, cfg,
-                                 STATS, 30.0)
-        _, lifted = window_loss(model, frames, music, torch.zeros_like(contacts), STYLE0, eps, coin, HELD, 0, cfg,
-                                STATS, 30.0)
+        _, planted = window_loss(model, frames, music, torch.ones_like(contacts), STYLE0, beats, eps, coin, HELD, 0,
+                                 cfg, STATS, 30.0)
+        _, lifted = window_loss(model, frames, music, torch.zeros_like(contacts), STYLE0, beats, eps, coin, HELD, 0,
+                                cfg, STATS, 30.0)
     assert planted["skate"] > 0 and lifted["skate"] == 0.0
     assert planted["frame"] == lifted["frame"]
 
@@ -251,15 +283,18 @@ def _data(seed: int = 0) -> PairedWindows:
     musics = [_song(n, i) for i, n in enumerate((80, 60), start=seed)]
     contacts = [rng.uniform(size=(len(f), 2)) < 0.5 for f in frames]
     return PairedWindows(frames + frames, musics + musics, contacts + contacts, NormStats.compute(frames, musics),
-                         styles=["modern/c", "salsa/a", "modern/b", "salsa/a"])
+                         styles=["modern/c", "salsa/a", "modern/b", "salsa/a"], beat_column=0)
 
 
 def test_windows_carry_the_style_of_their_recording():
     data = _data()
     assert data.style_names == ("modern/b", "modern/c", "salsa/a")       # sorted: index -> name
     assert data.styles.tolist() == [1, 2, 0, 2]
-    frames, music, contacts, style = data.sample(50, 12, torch.Generator().manual_seed(0))
+    frames, music, contacts, style, beats = data.sample(50, 12, torch.Generator().manual_seed(0))
     assert contacts.shape == (50, 12, 2) and contacts.dtype == torch.bool
+    assert beats.shape == (50, 12) and beats.dtype == torch.bool
+    raw = music * torch.tensor(data.stats.music_std[0]) + torch.tensor(data.stats.music_mean[0])
+    assert torch.equal(beats, raw[:, :, 0] > 0.5)                        # the windows' own beats
     recordings = {k: [i for i, m in enumerate(data.frames) if data.styles[i] == k] for k in range(3)}
     for b in range(50):                     # each window comes from a recording of its style
         assert any(bool((data.frames[r].unfold(0, 12, 1).transpose(1, 2) == frames[b]).all((1, 2)).any())
@@ -350,8 +385,9 @@ def _torch_rollout(model: DanceGenerator, dm, music: np.ndarray, seed: int) -> n
         code = model.code_music(torch.tensor(music[None], dtype=torch.float32),
                                 torch.tensor([dm.pick_style(seed)]))[0]        # music mean 0, std 1
         prev, state, ref = torch.tensor(start)[None], None, []
+        draws = latent_draws(np.flatnonzero(music[:, 0] > 0.5), len(music), model.cfg.latent_frames, dm.draw_lead)
         for t in range(len(music)):
-            if t % model.cfg.latent_frames == 0:
+            if draws[t]:
                 mu, logvar = model.prior_dist(state, prev, code[t][None])
                 z = mu + (0.5 * logvar).exp() * eps[t][None]
             prev, state = model.step(prev, code[t][None], z, state)
@@ -381,6 +417,45 @@ def test_variations_run_in_one_batch_and_match_their_single_runs(tiny_model):
     rotvecs, root = decode_frames(together[1], dm.fps)
     assert rotvecs.shape == (70, 20, 3) and root.shape == (70, 3)
     np.testing.assert_allclose(rotvecs, dm.generate(music, seed=9), atol=1e-5)
+
+
+def test_two_threads_dance_a_batch_in_two_parts_as_one_thread_does(tiny_model, tmp_path):
+    one, two = load_model(tiny_model, threads=1), load_model(tiny_model, threads=2)
+    assert len(one._rollouts) == 1 and len(two._rollouts) == 2 and not one.coder_shares_music
+    music = _song(70)
+    np.testing.assert_array_equal(one.generate_frames(music, [4, 9, 2]), two.generate_frames(music, [4, 9, 2]))
+    np.testing.assert_array_equal(one.generate_frames(music, [5]), two.generate_frames(music, [5]))
+    torch.manual_seed(0)                     # a FiLM coder: the song coded once for every style of a batch
+    film = DanceGenerator(replace(TINY, style_film=True)).eval()
+    dm = load_model(_export(film, tmp_path / "film", "float32"))
+    assert dm.coder_shares_music
+    together = dm.generate_frames(music, [4, 9, 2])
+    for k, seed in enumerate((4, 9, 2)):
+        np.testing.assert_allclose(together[k], dm.generate_frames(music, [seed])[0], atol=1e-5)
+
+
+def test_latents_are_drawn_at_the_beats_with_the_models_lead(tiny_model, tmp_path):
+    from training.export import update_metadata
+
+    # frame 0, `lead` frames before each beat at least span // 2 after the last draw, and after
+    # 2 x span frames without one
+    assert np.flatnonzero(latent_draws([10, 25, 27, 60], 100, 8, lead=2)).tolist() == [0, 8, 23, 39, 55, 71, 87]
+    assert np.flatnonzero(latent_draws([3, 12, 21], 30, 8)).tolist() == [0, 12, 21]   # 3: too soon after 0
+    assert np.flatnonzero(latent_draws([], 40, 5)).tolist() == [0, 10, 20, 30]        # no beats: every 2 x span
+    with pytest.raises(ValueError, match="lead >= 0"):
+        latent_draws([5], 10, 4, lead=-1)
+    folder = _copy(tiny_model, tmp_path / "m")
+    update_metadata(folder, draw_lead_frames=3)         # model.json and the graphs' copies, new checksums
+    early, plain = load_model(folder), load_model(tiny_model)
+    assert early.draw_lead == 3 and plain.draw_lead == 0
+    music = _song(60)
+    a, b = plain.generate_frames(music, [1])[0], early.generate_frames(music, [1])[0]
+    first = int(np.flatnonzero(music[:, 0] > 0.5)[0])    # the first beat (frame 5): lead 3 draws at frame 2
+    np.testing.assert_array_equal(a[:first - 3], b[:first - 3])
+    assert np.abs(a[first - 3:] - b[first - 3:]).max() > 1e-5
+    _edit_manifest(folder, draw_lead_frames=99)
+    with pytest.raises(ModelError, match="'draw_lead_frames' should be a whole number from 0 to latent_frames"):
+        load_model(folder)
 
 
 def test_the_latents_make_the_variety_and_temperature_scales_them(tiny_model):
@@ -558,10 +633,30 @@ def test_two_gloo_processes_train_as_one(tmp_path):
     two = torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=False)
     assert json.loads((tmp_path / "two" / "args.json").read_text())["world_size"] == 2
     assert two["step"] == one["step"] == 3
+    # Adam moves a weight by at most about lr a step, whatever its gradient: where a gradient is
+    # near zero, rounding in the gradient's sum (one process, or two halves averaged) can turn
+    # its small step around, so the weights agree to 5% of the most three steps can move them
+    cfg = TrainConfig(window=16, batch_size=4, steps=3, warmup_steps=50)
+    reach = sum(learning_rate(s, cfg) for s in range(3))
     for k in one["model"]:
-        torch.testing.assert_close(two["model"][k], one["model"][k], rtol=0, atol=1e-6, msg=k)
+        torch.testing.assert_close(two["model"][k], one["model"][k], rtol=0, atol=0.05 * reach, msg=k)
     logs = [[json.loads(line)["loss"] for line in (tmp_path / run / "loss.jsonl").read_text().splitlines()
              if "loss" in line] for run in ("one", "two")]
     np.testing.assert_allclose(logs[1], logs[0], rtol=1e-5)              # rank 0 logs the whole batch's loss
     moved = max((one["model"][k] - DanceGenerator(TINY).state_dict()[k]).abs().max().item() for k in one["model"])
     assert moved > 1e-4                                                  # training did change the weights
+
+
+def test_lead_scores_dance_each_lead_and_leave_the_model_as_it_was(tiny_model):
+    from training.draw_lead import lead_scores
+    from training.evaluation.run import HeldoutPair, HeldoutSet
+
+    dm = load_model(tiny_model)
+    rng = np.random.default_rng(0)
+    beats = {"a": np.arange(5, 80, 13) / 30.0, "b": np.arange(2, 80, 11) / 30.0}
+    pairs = tuple(HeldoutPair(f"p{i}", "clip", track, rng.normal(0, 0.1, (80, 20, 3)), np.zeros((80, 3)), _song(80, i),
+                              beats[track], 30.0) for i, track in enumerate(("a", "b")))
+    scores = lead_scores(dm, HeldoutSet(pairs, beats, VERSION, COLUMNS), range(3))
+    assert sorted(scores) == [0, 1, 2] and dm.draw_lead == 0
+    assert all(0.0 <= own <= 1.0 and -1.0 <= gap <= 1.0 for own, gap in scores.values())
+    assert len({round(own, 6) for own, _ in scores.values()}) > 1     # the lead moves the dance's accents

@@ -4,7 +4,8 @@ Layout of a model folder (format `FORMAT_VERSION`, read by `dance_addon.core.cho
 
     model.json          metadata (below) + the sha256 of each graph file
     music_coder.onnx    music (B, T, F) normalised features, style (B, S) style vectors
-                        -> code (B, T, 60); B and T dynamic, one call for the whole song
+                        -> code (B, T, 60); B and T dynamic, one call for the whole song (with
+                        coder_shares_music, music (1, T, F): the convolutions once for all B)
     rollout.onnx        a chunk of N frames of B dances in one call: prev (B, D), music_code
                         (B, N, 60), eps (B, N, Z) standard normal draws, draw (B, N, 1) 1 where
                         a latent span starts, h (L, B, H), c (L, B, H), z (B, Z) the held latent
@@ -23,8 +24,10 @@ Each .onnx carries the same metadata JSON in its `metadata_props` under the key
 Metadata keys: format_version, model_version, joint_names, fps, frame_dim, latent_dim, latent_frames,
 music_dim, features_version, feature_columns, motion_mean/std (D), music_mean/std (F),
 start_poses (K, D, normalised), style_names (N) and style_vectors (N, S: the learned styles the
-seed picks from), lstm_layers, lstm_hidden, precision, provenance (free-form dict: data
-sets, checkpoint, step), licence, generator_config.
+seed picks from), lstm_layers, lstm_hidden, precision, output_smoothing (the runtime's low-pass
+of the frames), draw_lead_frames (latents drawn this many frames before the beats),
+coder_shares_music (true: music of batch 1 serves every style), provenance (free-form dict:
+data sets, checkpoint, step), licence, generator_config.
 
 The step does not use the ONNX LSTM op: the LSTM cell is written out as one MatMul of
 [x, h] against the stacked input and recurrent weights per layer, plus the gate arithmetic.
@@ -130,11 +133,14 @@ def _onnx_export(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, 
 
 
 def export_music_coder(model: DanceGenerator, path: Path) -> None:
-    """Write the music coder graph (dynamic B and T) to `path`, float32."""
+    """Write the music coder graph (dynamic B and T) to `path`, float32: music (B, T, F), style
+    (B, S) -> (B, T, 60); with the model's `style_film`, music (1, T, F) serves every style and
+    the convolutions run once."""
     model = model.eval()
-    example = torch.zeros(2, 64, model.cfg.music_dim), torch.zeros(2, model.cfg.style_dim)
+    songs = 1 if model.cfg.style_film else 2
+    example = torch.zeros(songs, 64, model.cfg.music_dim), torch.zeros(2, model.cfg.style_dim)
     _onnx_export(_Coder(model), example, path, input_names=list(CODER_INPUTS), output_names=["music_code"],
-                 dynamic_axes={"music": {0: "B", 1: "T"}, "style": {0: "B"}, "music_code": {0: "B", 1: "T"}})
+                 dynamic_axes={"music": {0: "Bm", 1: "T"}, "style": {0: "B"}, "music_code": {0: "B", 1: "T"}})
 
 
 STEP_BODY_INPUTS = ("prev", "h", "c", "z", "code_t", "eps_t", "draw_t")
@@ -234,7 +240,7 @@ def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_v
                  feature_columns: Sequence[str], norm: dict[str, Any], start_poses: Any,
                  provenance: dict[str, Any], licence: str,
                  model_version: str, precision: str = "int8", style_names: Sequence[str] | None = None,
-                 output_smoothing: float = 0.0) -> Path:
+                 output_smoothing: float = 0.0, draw_lead: int = 0) -> Path:
     """Export `model` to the folder `out_dir` (created) and return the path of model.json.
 
     norm: motion_mean/motion_std (D,), music_mean/music_std (F,) as arrays or lists.
@@ -244,6 +250,8 @@ def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_v
     style_names: a name for each of the model's learned styles (default "style 0", ...).
     output_smoothing: the Gaussian (sigma in frames) the runtime low-passes the rollout's frames
     by (`dance_addon.core.choreography.lstm.smooth_frames`); 0: none.
+    draw_lead: how many frames before each beat the runtime draws a latent (`lstm.latent_draws`;
+    0 for a model trained on beat spans; `training.draw_lead` measures it).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -278,12 +286,12 @@ def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_v
         "lstm_hidden": cfg.lstm_hidden,
         "precision": precision,
         "output_smoothing": float(output_smoothing),
+        "draw_lead_frames": int(draw_lead),
+        "coder_shares_music": bool(cfg.style_film),
         "provenance": provenance,
         "licence": licence,
         "generator_config": cfg.to_dict(),
     }
-    meta_json = json.dumps(meta)
-
     coder_path, step_path = out_dir / "music_coder.onnx", out_dir / "rollout.onnx"
     export_music_coder(model, coder_path)
     with tempfile.TemporaryDirectory() as tmp:
@@ -296,17 +304,34 @@ def export_model(model: DanceGenerator, out_dir: Path, *, fps: float, features_v
         else:
             quantize_matmuls_int4(f32, body, weight_prefix="lstm_w.")    # the LSTM's [W_ih; W_hh]
         wrap_in_scan(body, step_path)
-    for p in (coder_path, step_path):
-        _embed_metadata(p, meta_json)
-    files = {"music_coder": coder_path.name, "rollout": step_path.name}
-    sha = {p.name: _sha256(p) for p in (coder_path, step_path)}
-    manifest = out_dir / MANIFEST
+    return _write_manifest(out_dir, meta, {"music_coder": coder_path.name, "rollout": step_path.name})
+
+
+def _write_manifest(folder: Path, meta: dict[str, Any], files: dict[str, str]) -> Path:
+    """Embed `meta` in each graph of `files` (role -> file name in folder) and write model.json
+    with the graphs' checksums -> its path."""
+    meta_json = json.dumps(meta)
+    for name in files.values():
+        _embed_metadata(folder / name, meta_json)
+    sha = {name: _sha256(folder / name) for name in files.values()}
+    manifest = folder / MANIFEST
     manifest.write_text(json.dumps({**meta, "files": files, "sha256": sha}, indent=1))
     return manifest
 
 
+def update_metadata(folder: Path, **changes: Any) -> Path:
+    """Change metadata keys of an exported model folder (model.json and the copy each graph
+    carries, with new checksums), the graphs otherwise untouched -> model.json's path."""
+    manifest = Path(folder) / MANIFEST
+    meta = json.loads(manifest.read_text())
+    files = meta.pop("files")
+    meta.pop("sha256")
+    meta.update(changes)
+    return _write_manifest(Path(folder), meta, files)
+
+
 def export_checkpoint(checkpoint: Path, out_dir: Path, *, licence: str, model_version: str,
-                      precision: str = "int8", output_smoothing: float = 0.0) -> Path:
+                      precision: str = "int8", output_smoothing: float = 0.0, draw_lead: int = 0) -> Path:
     """Export a `training/train.py` checkpoint: everything but the licence and version comes
     from it (statistics, features, start poses, styles)."""
     model, ck = load_checkpoint(checkpoint)
@@ -319,7 +344,7 @@ def export_checkpoint(checkpoint: Path, out_dir: Path, *, licence: str, model_ve
                         feature_columns=ck["feature_columns"], norm=ck["norm"], start_poses=ck["start_poses"],
                         provenance=provenance,
                         licence=licence, model_version=model_version, precision=precision,
-                        style_names=ck["style_names"], output_smoothing=output_smoothing)
+                        style_names=ck["style_names"], output_smoothing=output_smoothing, draw_lead=draw_lead)
 
 
 def main(argv: list[str] | None = None) -> None:

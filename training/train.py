@@ -9,8 +9,9 @@ The recipe (after Motion VAEs, Ling et al. 2020, and acLSTM, Zhou et al. 2018). 
 generator (session 1) was trained on a squared error alone for 160 steps and danced one move
 per song, in place, stopping on every beat: the squared error's best answer to an uncertain
 future is the average pose, and fed back on itself the average is a still pose.
-- A latent z per span of `latent_frames` frames (model.py): a posterior q(z | the span's input
-  frame, its true frames, their music) tells the network which of the possible next moves the
+- A latent z per span of `latent_frames` frames (model.py; or, with the model's `beat_spans`, a
+  span per beat of the music, as the runtime draws them: `lstm.latent_draws`): a posterior
+  q(z | the span's input frame, its true frames, their music) tells the network which of the possible next moves the
   data took, so it need not average them. The run-time prior p(z | LSTM state, input frame,
   music code) is trained with the network: the KL term (`kl_weight`) is KL(q || p), so the
   prior learns what the posterior would say in the states the network itself reaches. (Session
@@ -64,6 +65,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from dance_addon.core.choreography.lstm import latent_draws
 from dance_addon.core.motion import motion_code
 from dance_addon.core.motion.feet import contacts as foot_contacts
 from dance_addon.core.motion.mirror import mirror_rotvecs, mirror_translation
@@ -97,6 +99,8 @@ class TrainConfig:
     turn_weight: float = 0.5            # L1 of its mean turning speed over the window (rad/s), all windows
     spread_weight: float = 4.0          # L1 of each joint's spread about its mean place over the window (m), all
     envelope_weight: float = 0.2        # 1 - correlation of the body's speed over the window with the truth's
+    accel_weight: float = 0.0           # L1 of each joint's mean acceleration over the window (m per frame^2), all
+    #                                     (the beat-span recipe's 20: against the jolt where a new latent is drawn)
     mirror: bool = True                 # also train on every recording's left-right mirror
     start_poses: int = 32               # training frames kept for the runtime's seeded first frame
     seed: int = 0
@@ -153,11 +157,14 @@ class PairedWindows:
     frames: list of (T_i, FRAME_DIM) generator frames (`from_motion` makes them from rotation
     vectors and root translations); musics: list of (T_i, F) features; contacts: list of
     (T_i, 2) bool planted left / right ankles; styles: one name per recording (the source
-    clip; recordings with the same name share a learned style vector), or None for one style.
+    clip; recordings with the same name share a learned style vector), or None for one style;
+    beat_column: the music column marking beats (> 0.5 at a beat frame: the features' 'beat'
+    column), or None for music with no beats (every span then lasts
+    2 x latent_frames, as `lstm.latent_draws` makes them for a song with no beats found).
     """
 
     def __init__(self, frames: list[np.ndarray], musics: list[np.ndarray], contacts: list[np.ndarray],
-                 stats: NormStats, styles: Sequence[str] | None = None):
+                 stats: NormStats, styles: Sequence[str] | None = None, beat_column: int | None = None):
         if len(frames) != len(musics) or len(frames) != len(contacts) or not frames:
             raise ValueError(f"need as many frames as music tracks and contacts, at least one: got {len(frames)}, "
                              f"{len(musics)} and {len(contacts)}")
@@ -167,7 +174,7 @@ class PairedWindows:
         names = ["default"] * len(frames) if styles is None else [str(s) for s in styles]
         self.style_names: tuple[str, ...] = tuple(sorted(set(names)))   # style index -> name
         self.styles = torch.tensor([self.style_names.index(n) for n in names])  # (recordings,)
-        self.frames, self.musics, self.contacts = [], [], []
+        self.frames, self.musics, self.contacts, self.beats = [], [], [], []
         for i, (fr, mu, co) in enumerate(zip(frames, musics, contacts)):
             if fr.ndim != 2 or fr.shape[1] != FRAME_DIM or mu.ndim != 2 or fr.shape[0] != mu.shape[0] \
                     or co.shape != (fr.shape[0], 2):
@@ -176,12 +183,15 @@ class PairedWindows:
             self.frames.append(torch.from_numpy(((fr - stats.motion_mean) / stats.motion_std).astype(np.float32)))
             self.musics.append(torch.from_numpy(((mu - stats.music_mean) / stats.music_std).astype(np.float32)))
             self.contacts.append(torch.from_numpy(np.asarray(co, bool)))
+            beats = np.zeros(len(mu), bool) if beat_column is None else np.asarray(mu)[:, beat_column] > 0.5
+            self.beats.append(torch.from_numpy(beats))
         self.music_dim = self.musics[0].shape[1]
         self.lengths = torch.tensor([m.shape[0] for m in self.frames], dtype=torch.float64)
 
     @classmethod
     def from_motion(cls, rotvecs: list[np.ndarray], roots: list[np.ndarray], musics: list[np.ndarray], fps: float,
-                    styles: Sequence[str] | None = None, mirror: bool = False) -> "PairedWindows":
+                    styles: Sequence[str] | None = None, mirror: bool = False,
+                    beat_column: int | None = None) -> "PairedWindows":
         """Recordings as joint rotation vectors ((T, 60) or (T, 20, 3)) and root translations
         (T, 3) -> generator frames (`motion_code.encode` + `encode_root`) and foot contacts
         (`motion.feet.contacts`), normalised with statistics computed on them; with `mirror`,
@@ -199,23 +209,25 @@ class PairedWindows:
                 contacts.append(foot_contacts(pos, fps, np.stack([p for p in end_positions(r, pos).values()][:2], 1)))
                 music_all.append(mu)
                 names.append(name)
-        return cls(frames, music_all, contacts, NormStats.compute(frames, music_all), names)
+        return cls(frames, music_all, contacts, NormStats.compute(frames, music_all), names, beat_column)
 
     def sample(self, batch: int, window: int, gen: torch.Generator
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Random windows, recordings drawn in proportion to their length: -> frames (B, window, D),
-        music (B, window, F), both normalised, contacts (B, window, 2) bool, style indices (B,)."""
+        music (B, window, F), both normalised, contacts (B, window, 2) bool, style indices (B,),
+        beats (B, window) bool."""
         ok = self.lengths >= window
         if not bool(ok.any()):
             raise ValueError(f"no recording is as long as the training window ({window} frames)")
         rec = torch.multinomial(self.lengths * ok, batch, replacement=True, generator=gen)
-        fr, mu, co = [], [], []
+        fr, mu, co, be = [], [], [], []
         for r in rec.tolist():
             start = int(torch.randint(0, self.frames[r].shape[0] - window + 1, (1,), generator=gen))
             fr.append(self.frames[r][start:start + window])
             mu.append(self.musics[r][start:start + window])
             co.append(self.contacts[r][start:start + window])
-        return torch.stack(fr), torch.stack(mu), torch.stack(co), self.styles[rec]
+            be.append(self.beats[r][start:start + window])
+        return torch.stack(fr), torch.stack(mu), torch.stack(co), self.styles[rec], torch.stack(be)
 
     def sample_frames(self, n: int, gen: torch.Generator) -> torch.Tensor:
         """n normalised frames drawn at random from all recordings -> (n, D)."""
@@ -233,6 +245,11 @@ class Pairs:
     features_version: str
     feature_columns: tuple[str, ...]
     provenance: list[dict[str, Any]]    # one record per recording
+
+    @property
+    def beat_column(self) -> int | None:
+        """The index of the music's 'beat' column (`PairedWindows`' beat_column), None without one."""
+        return self.feature_columns.index("beat") if "beat" in self.feature_columns else None
 
     @property
     def styles(self) -> list[str]:
@@ -278,58 +295,75 @@ def _seed_everything(seed: int) -> torch.Generator:
 
 
 def window_loss(model: DanceGenerator, frames: torch.Tensor, music: torch.Tensor, contacts: torch.Tensor,
-                style: torch.Tensor, eps: torch.Tensor, coin: torch.Tensor, free: torch.Tensor, step: int,
-                cfg: TrainConfig, stats_t: tuple[torch.Tensor, torch.Tensor], fps: float
+                style: torch.Tensor, beats: torch.Tensor, eps: torch.Tensor, coin: torch.Tensor, free: torch.Tensor,
+                step: int, cfg: TrainConfig, stats_t: tuple[torch.Tensor, torch.Tensor], fps: float
                 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss of one batch of windows -> (loss, each term's value): frames (B, L, D) and music
-    (B, L, F) normalised, contacts (B, L, 2) bool, style indices (B,); eps (B, L-1, Z) standard
-    normal draws for the latents, coin (B, L-1) uniform draws deciding which inputs are the
-    network's own, free (B,) bool: the windows whose latents come from the prior (drawn or set
-    by the caller, so a batch split over processes draws what one process would); stats_t: the
-    frames' mean and std as tensors (to measure joints in metres). Every term is a mean over
-    equal parts of the batch (the caller splits the free windows evenly), so the mean of the
-    parts' losses is the loss.
+    (B, L, F) normalised, contacts (B, L, 2) and beats (B, L) bool, style indices (B,); eps
+    (B, L-1, Z) standard normal draws for the latents, coin (B, L-1) uniform draws deciding which
+    inputs are the network's own, free (B,) bool: the windows whose latents come from the prior
+    (drawn or set by the caller, so a batch split over processes draws what one process would);
+    stats_t: the frames' mean and std as tensors (to measure joints in metres). Every term is a
+    mean over equal parts of the batch (the caller splits the free windows evenly), so the mean
+    of the parts' losses is the loss.
 
     Frame t (1..L-1) is predicted from the input frame t-1, the music code of frame t and the
-    latent of its span: the window's frames go in spans of `latent_frames`, each with one latent.
-    In a window that is not free, the latent is drawn from the posterior of (the span's first
-    input, the span's true frames), and every term applies: the frames, the KL term, joints,
+    latent of its span: every `latent_frames` frames from frame 1, or with the model's
+    `beat_spans` those the runtime draws latents over (`lstm.latent_draws` on the window's
+    beats, lead 0): a span starts at frame 1 and at the music's beats, so that a latent says
+    what the dance does over one beat. In a window that is not
+    free, the latent is drawn from the posterior of (the span's first input, the span's true
+    frames, their mean music code), and every term applies: the frames, the KL term, joints,
     velocities, planted feet. In a free window it is drawn from the prior, as at run time, and
     the dance it makes need not be the truth's: only the window-level terms apply, which ask
     for the truth's amount of motion per joint (`energy`), its travel (`travel`) and the timing
     of its speed's rises and falls (`envelope`: on the music's beats in the pairs), not its poses.
     Inputs before `warm_frames` are the truth; after, each input is the network's own previous
-    output with probability `self_fed(step)`. Spans whose inputs are all the truth go through
-    the network in one call; the others frame by frame."""
+    output with probability `self_fed(step)`. Frame by frame: the spans start at other frames in
+    each window."""
     code = model.code_music(music, style)                                # (B, L, 60)
     prev, target, code_t = frames[:, :-1], frames[:, 1:], code[:, 1:]
-    n, span = prev.shape[1], model.cfg.latent_frames
+    (b, n, d), smax = prev.shape, model.cfg.max_span
+    if model.cfg.beat_spans:                                             # (B, n) where spans start
+        draws_np = np.stack([latent_draws(np.flatnonzero(row), n, model.cfg.latent_frames)
+                             for row in beats[:, 1:].cpu().numpy()])
+    else:
+        draws_np = np.zeros((b, n), bool)
+        draws_np[:, ::model.cfg.latent_frames] = True
+    nxt = np.full((b, n), n)                                             # the next span's start after t
+    for t in range(n - 2, -1, -1):
+        nxt[:, t] = np.where(draws_np[:, t + 1], t + 1, nxt[:, t + 1])
+    draws = torch.from_numpy(draws_np).to(prev.device)
+    length = torch.from_numpy(np.minimum(nxt - np.arange(n), smax)).to(prev.device)  # (B, n) span frames
+    inside = torch.arange(smax, device=prev.device)[None, None] < length[:, :, None]  # (B, n, smax)
+    pad = torch.cat([target, target.new_zeros(b, smax, d)], 1).unfold(1, smax, 1)[:, :n]  # (B, n, D, smax)
+    code_pad = torch.cat([code_t, code_t.new_zeros(b, smax, code_t.shape[2])], 1).unfold(1, smax, 1)[:, :n]
     p = self_fed(step, cfg)
     own = coin < p                                                       # (B, L-1): input is own output
     own[:, :cfg.warm_frames] = False
     preds, kls, state, last = [], [], None, None
-    for t0 in range(0, n, span):                                         # one latent per span of frames
-        t1 = min(n, t0 + span)
-        x0 = prev[:, t0] if last is None else torch.where(own[:, t0, None], last, prev[:, t0])
-        mu, logvar = model.posterior(x0, target[:, t0:t1], code_t[:, t0:t1])
-        mu_p, logvar_p = model.prior_dist(state, x0, code_t[:, t0])      # what the runtime draws from
-        # held windows: the posterior and the prior meet; free ones: the prior learns what the
-        # posterior says in the states the free rollout reaches, and draws the latent, but the
-        # window-level terms do not move it (they would pull every draw to one generic move)
-        kls.append(torch.where(free, kl_gaussians(mu.detach(), logvar.detach(), mu_p, logvar_p),
-                               kl_gaussians(mu, logvar, mu_p, logvar_p)))  # (B,)
-        mu, logvar = (torch.where(free[:, None], mu_p.detach(), mu),
-                      torch.where(free[:, None], logvar_p.detach(), logvar))
-        z = mu + eps[:, t0] * (0.5 * logvar).exp()                       # (B, Z)
-        if p == 0 or not bool(own[:, t0:t1].any()):                      # ground truth in: one call
-            y, state = model(prev[:, t0:t1], code_t[:, t0:t1], z[:, None].expand(-1, t1 - t0, -1), state)
-            preds.append(y)
-            last = y[:, -1]
-            continue
-        for t in range(t0, t1):
-            x = torch.where(own[:, t, None], last, prev[:, t]) if last is not None else prev[:, t]  # (B, D)
-            last, state = model.step(x, code_t[:, t], z, state)
-            preds.append(last[:, None])
+    z = eps.new_zeros(b, eps.shape[2])
+    for t in range(n):
+        x = prev[:, t] if last is None else torch.where(own[:, t, None], last, prev[:, t])  # (B, D)
+        rows = torch.nonzero(draws[:, t]).squeeze(1)                    # the windows whose span starts here
+        if len(rows):
+            mask = inside[rows, t].to(prev.dtype)                        # (R, smax) the span's frames
+            span_frames = pad[rows, t].transpose(1, 2) * mask[:, :, None]  # (R, smax, D), zeros after the span
+            span_code = (code_pad[rows, t] * mask[:, None]).sum(2) / mask.sum(1, keepdim=True)  # (R, 60)
+            mu, logvar = model.posterior(x[rows], span_frames, span_code)
+            sub = None if state is None else (state[0][:, rows], state[1][:, rows])
+            mu_p, logvar_p = model.prior_dist(sub, x[rows], code_t[rows, t])  # what the runtime draws from
+            # held windows: the posterior and the prior meet; free ones: the prior learns what the
+            # posterior says in the states the free rollout reaches, and draws the latent, but the
+            # window-level terms do not move it (they would pull every draw to one generic move)
+            f = free[rows]
+            kls.append(torch.where(f, kl_gaussians(mu.detach(), logvar.detach(), mu_p, logvar_p),
+                                   kl_gaussians(mu, logvar, mu_p, logvar_p)).sum())  # summed over the R
+            mu, logvar = (torch.where(f[:, None], mu_p.detach(), mu),
+                          torch.where(f[:, None], logvar_p.detach(), logvar))
+            z = z.index_put((rows,), mu + eps[rows, t] * (0.5 * logvar).exp())  # (B, Z)
+        last, state = model.step(x, code_t[:, t], z, state)
+        preds.append(last[:, None])
     pred = torch.cat(preds, dim=1)                                       # (B, L-1, D)
     mean, std = stats_t
     fixed = (~free).to(pred.dtype)                                       # (B,) windows held to the truth
@@ -339,12 +373,12 @@ def window_loss(model: DanceGenerator, frames: torch.Tensor, music: torch.Tensor
         per_window = x.flatten(1).mean(1) if x.dim() > 1 else x
         return (per_window * fixed).sum() / fixed.sum().clamp(min=1.0)
 
-    # KL per latent, spread over the frames and numbers it describes, so that kl_weight = 1 is
-    # the evidence lower bound's balance against the frames' squared error
+    # KL of every latent, spread over the frames and numbers they describe, so that kl_weight = 1
+    # is the evidence lower bound's balance against the frames' squared error
     terms = {"frame": held((pred - target) ** 2),
-             "kl": torch.mean(torch.stack(kls, 1)) / (span * pred.shape[2])}
+             "kl": torch.stack(kls).sum() / (b * n * d)}
     pred_m, true_m = pred * std + mean, target * std + mean              # (B, L-1, D) in radians, metres
-    windowed = cfg.energy_weight > 0 or cfg.envelope_weight > 0 or cfg.spread_weight > 0
+    windowed = cfg.energy_weight > 0 or cfg.envelope_weight > 0 or cfg.spread_weight > 0 or cfg.accel_weight > 0
     if cfg.position_weight > 0 or cfg.velocity_weight > 0 or windowed:
         bp, bt = body_positions(pred_m), body_positions(true_m)          # (B, L-1, 20, 3)
         terms["position"] = held(torch.abs(bp - bt))
@@ -360,7 +394,7 @@ def window_loss(model: DanceGenerator, frames: torch.Tensor, music: torch.Tensor
     weights = {"frame": 1.0, "kl": cfg.kl_weight, "position": cfg.position_weight,
                "velocity": cfg.velocity_weight, "skate": cfg.skate_weight, "energy": cfg.energy_weight,
                "envelope": cfg.envelope_weight, "travel": cfg.travel_weight, "turn": cfg.turn_weight,
-               "spread": cfg.spread_weight}
+               "spread": cfg.spread_weight, "accel": cfg.accel_weight}
     loss = sum(weights[k] * v for k, v in terms.items())
     return loss, {k: v.item() for k, v in terms.items()}
 
@@ -370,7 +404,8 @@ def window_terms(pred: torch.Tensor, true: torch.Tensor, pred_body: torch.Tensor
     """The window-level terms, over the frames after the first `warm`, of made frames against
     the truth's: pred, true (B, T, FRAME_DIM) in radians and metres; pred_body, true_body
     (B, T, 20, 3) their body_positions (None: no joint terms) -> (each a mean over the batch)
-    "energy": L1 of each joint's mean speed (m per frame); "spread": L1 of each joint's
+    "energy": L1 of each joint's mean speed (m per frame); "accel": L1 of each joint's mean
+    acceleration (m per frame^2: a jolt or jitter the truth does not have); "spread": L1 of each joint's
     root-mean-square distance from its mean place (m: how far the moves reach, which fast
     small jitter does not); "envelope": 1 - the correlation of the body's speed (mean over
     joints) over time with the truth's; "travel": L1 of the pelvis's mean horizontal speed
@@ -386,6 +421,9 @@ def window_terms(pred: torch.Tensor, true: torch.Tensor, pred_body: torch.Tensor
         sp = (pred_body.diff(dim=1) ** 2).sum(-1).add(1e-10).sqrt()[:, after]  # (B, T', 20) m per frame
         st = (true_body.diff(dim=1) ** 2).sum(-1).add(1e-10).sqrt()[:, after]
         out["energy"] = torch.mean(torch.abs(sp.mean(1) - st.mean(1)))
+        ap = (pred_body.diff(n=2, dim=1) ** 2).sum(-1).add(1e-10).sqrt()[:, after]  # (B, T'-1, 20) m per frame^2
+        at = (true_body.diff(n=2, dim=1) ** 2).sum(-1).add(1e-10).sqrt()[:, after]
+        out["accel"] = torch.mean(torch.abs(ap.mean(1) - at.mean(1)))
         pb, tb = pred_body[:, after], true_body[:, after]               # (B, T', 20, 3)
         rp = ((pb - pb.mean(1, keepdim=True)) ** 2).sum(-1).mean(1).add(1e-10).sqrt()  # (B, 20) m
         rt = ((tb - tb.mean(1, keepdim=True)) ** 2).sum(-1).mean(1).add(1e-10).sqrt()
@@ -511,10 +549,10 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
     with open(out_dir / "loss.jsonl", "a") if rank == 0 else open("/dev/null", "w") as log, \
             tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, desc="train") as bar:
         while step < cfg.steps:
-            frames, music, contacts, style = data.sample(cfg.batch_size, cfg.window, gen)
+            frames, music, contacts, style, beats = data.sample(cfg.batch_size, cfg.window, gen)
             eps = torch.randn((cfg.batch_size, cfg.window - 1, model_cfg.latent_dim), generator=gen)
             coin = torch.rand((cfg.batch_size, cfg.window - 1), generator=gen)
-            batch = [t[part].to(device) for t in (frames, music, contacts, style, eps, coin, free)]
+            batch = [t[part].to(device) for t in (frames, music, contacts, style, beats, eps, coin, free)]
             loss, terms = net(*batch, torch.tensor(step), *stats_t)
             if world > 1:                                                # log the whole batch's loss
                 import torch.distributed as dist
@@ -552,8 +590,8 @@ class _WindowLoss(nn.Module):
         super().__init__()
         self.model, self.cfg, self.fps = model, cfg, fps
 
-    def forward(self, frames, music, contacts, style, eps, coin, free, step, mean, std):
-        return window_loss(self.model, frames, music, contacts, style, eps, coin, free, int(step), self.cfg,
+    def forward(self, frames, music, contacts, style, beats, eps, coin, free, step, mean, std):
+        return window_loss(self.model, frames, music, contacts, style, beats, eps, coin, free, int(step), self.cfg,
                            (mean, std), self.fps)
 
 
@@ -581,7 +619,7 @@ def main(argv: list[str] | None = None) -> None:
     pairs = load_pairs(a.pairs)
     cfg = TrainConfig(steps=a.steps, batch_size=a.batch_size, window=a.window, lr=a.lr, seed=a.seed)
     data = PairedWindows.from_motion(pairs.motions, pairs.roots, pairs.musics, pairs.fps, pairs.styles,
-                                     mirror=cfg.mirror)
+                                     mirror=cfg.mirror, beat_column=pairs.beat_column)
     train(data, GeneratorConfig(music_dim=data.music_dim, styles=len(data.style_names)), cfg, a.out, fps=pairs.fps,
           features_version=pairs.features_version, feature_columns=pairs.feature_columns, resume=a.resume,
           provenance={"pairs": str(a.pairs), "recordings": pairs.provenance})

@@ -409,27 +409,36 @@ def load_heldout_data() -> tuple[HeldoutSet, list[SourceClip], list[Dance]]:
     Returns the held-out set, the held-out clips at captured timing, and the training pairs as
     reference dances (motion only).
     """
-    from dance_addon.core.music import features as music_mod
     from training.data.clips import FPS, load_clips, load_split
     from training.data.pairs import build_pairs, split_clips
 
-    pairs, tracks = build_pairs("heldout", per_clip=2)
+    heldout = paired_set("heldout", per_clip=2)
+    clips = [SourceClip(c.name, c.rotvecs, c.root_translation, c.fps)
+             for c in split_clips(load_clips(), load_split(), "heldout")]
+    train_pairs, _ = build_pairs("train")
+    reference = [Dance.from_motion(p.rotvecs, p.root_translation, FPS, name=p.name) for p in train_pairs]
+    return heldout, clips, reference
+
+
+def paired_set(split: str, per_clip: int, pitch: bool = True) -> HeldoutSet:
+    """The music-motion pairs of a split ("heldout" or "train", training.data.pairs.build_pairs
+    with per_clip) with their beats and (with `pitch`) pitch tracks, as `HeldoutSet`."""
+    from dance_addon.core.music import features as music_mod
+    from training.data.clips import FPS
+    from training.data.pairs import build_pairs
+
+    pairs, tracks = build_pairs(split, per_clip=per_clip)
     held = []
     for p in pairs:
         track = tracks[p.provenance["track"]]
         beats = track.librosa_beats - p.music_start
         beats = beats[(beats >= 0) & (beats < len(p.rotvecs) / FPS)]
         start = int(round(p.music_start * FPS))
-        pitch = track_pitch(track.name, track.path)[start:start + len(p.music)]
+        f0 = track_pitch(track.name, track.path)[start:start + len(p.music)] if pitch else None
         held.append(HeldoutPair(p.name, p.provenance["clip"], track.name, p.rotvecs, p.root_translation,
-                                p.music, beats, FPS, pitch))
-    heldout = HeldoutSet(tuple(held), {t.name: t.librosa_beats for t in tracks.values()},
-                         music_mod.FEATURES_VERSION, tuple(music_mod.FEATURE_COLUMNS))
-    clips = [SourceClip(c.name, c.rotvecs, c.root_translation, c.fps)
-             for c in split_clips(load_clips(), load_split(), "heldout")]
-    train_pairs, _ = build_pairs("train")
-    reference = [Dance.from_motion(p.rotvecs, p.root_translation, FPS, name=p.name) for p in train_pairs]
-    return heldout, clips, reference
+                                p.music, beats, FPS, f0))
+    return HeldoutSet(tuple(held), {t.name: t.librosa_beats for t in tracks.values()},
+                      music_mod.FEATURES_VERSION, tuple(music_mod.FEATURE_COLUMNS))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,7 +8,8 @@ A model is a folder written by `training/export.py`:
                         statistics, start poses, styles, provenance, licence, ...) and the
                         sha256 of each graph file
     music_coder.onnx    music (B, T, F), style (B, S) -> music_code (B, T, 60), whole songs
-                        in one call
+                        in one call; with model.json's "coder_shares_music" the style enters
+                        after the convolutions and music (1, T, F) serves all B styles
     rollout.onnx        prev (B, D), music_code (B, N, 60), eps (B, N, Z), draw (B, N, 1),
                         h (L, B, H), c (L, B, H), z (B, Z) -> frames (B, N, D), h_out, c_out,
                         z_out: N frames of B dances in one call (an ONNX Scan over the
@@ -19,9 +20,13 @@ All graph values are in normalised units (z-scores of the training split) of the
 frames (`motion_code`: rotation vectors with the root as swing + heading change, then the root's
 body-frame velocity and height; D = FRAME_DIM). Generation: frame t comes from frame t-1, frame
 t's music code and a latent z (the network was trained as a conditional VAE: z says which of the
-dances the music allows it makes next); every `latent_frames` frames a new z is drawn from the
-network's prior given where the dance is (its LSTM state, the last frame, the music), mean +
-std x a seeded standard normal draw, and held until the next; "frame -1" is a start pose drawn
+dances the music allows it makes next); a new z is drawn at the music's beats (`latent_draws`:
+a span of dance per beat, `draw_lead_frames` early, every 2 x `latent_frames` frames where there
+are no beats) from the network's prior given where the dance is (its LSTM state, the last frame,
+the music), mean + std x a seeded standard normal draw, and held until the next; the dance's
+accents come where the spans meet, so this is where it follows the beat (a model whose spans
+did not follow the beats in training, such as session 6's, is given the lead that puts its
+accents on them: `training/draw_lead.py`); "frame -1" is a start pose drawn
 by the seed from the model's start poses. The seed also picks one of the model's learned styles (one
 per training clip; `DanceModel.pick_style`: consecutive seeds pick different styles until all
 have been used) and the latents. The same seed gives the same dance; different seeds give
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -52,6 +58,7 @@ CODER_INPUTS = ("music", "style")
 ROLLOUT_INPUTS = ("prev", "music_code", "eps", "draw", "h", "c", "z")
 ROLLOUT_OUTPUTS = ("frames", "h_out", "c_out", "z_out")
 CHUNK_FRAMES = 30                 # frames per rollout call: progress and cancel come this often
+SPLIT_BELOW_UNITS = 512           # LSTMs narrower than this run a batch in parts, one thread each (load_model)
 
 # progress(done_frames, total_frames) -> False to cancel (None or True to go on)
 ProgressFn = Callable[[int, int], "bool | None"]
@@ -90,7 +97,7 @@ def _vector(meta: dict[str, Any], key: str, shape: tuple[int, ...], where: Path,
 class DanceModel:
     """A loaded, validated generator. Use `load_model` to make one."""
 
-    def __init__(self, folder: Path, meta: dict[str, Any], coder: Any, rollout: Any):
+    def __init__(self, folder: Path, meta: dict[str, Any], coder: Any, rollouts: Sequence[Any]):
         self.folder = folder
         self.meta = meta
         self.fps = float(meta["fps"])
@@ -109,7 +116,9 @@ class DanceModel:
         self._style_order = np.random.default_rng(0).permutation(len(self.style_names))
         self._layers, self._hidden = int(meta["lstm_layers"]), int(meta["lstm_hidden"])
         self.output_smoothing = float(meta.get("output_smoothing", 0.0))  # Gaussian sigma, frames
-        self._coder, self._rollout = coder, rollout
+        self.draw_lead = int(meta.get("draw_lead_frames", 0))     # latents drawn this many frames before beats
+        self.coder_shares_music = bool(meta.get("coder_shares_music", False))  # one coding of a song for all styles
+        self._coder, self._rollouts = coder, list(rollouts)
 
     def pick_style(self, seed: int) -> int:
         """The style index `seed` dances in: seeds 0 .. N-1 pick N different styles (a fixed
@@ -141,7 +150,8 @@ class DanceModel:
         many = isinstance(style, (list, tuple))
         styles = list(style) if many else [style]
         s = self.style_vectors[[self.style_index(st) for st in styles]]             # (B, S)
-        code = self._coder.run(None, {"music": np.repeat(x[None], len(styles), 0), "style": s})[0]
+        x = x[None] if self.coder_shares_music else np.repeat(x[None], len(styles), 0)  # (1 or B, T, F)
+        code = self._coder.run(None, {"music": x, "style": s})[0]
         return code if many else code[0]                                            # (B, T, 60) / (T, 60)
 
     def generate(self, music: np.ndarray, seed: int = 0, progress: ProgressFn | None = None,
@@ -185,21 +195,67 @@ class DanceModel:
         eps = np.stack([r.standard_normal((total, self.latent_dim), dtype=np.float32) for r in rngs])
         eps *= np.float32(temperature)                                              # (B, T, Z)
         draw = np.zeros((b, total, 1), np.float32)
-        draw[:, ::self.latent_frames] = 1.0                                         # a new latent per span
-        h = np.zeros((self._layers, b, self._hidden), np.float32)
-        c = np.zeros_like(h)
-        z = np.zeros((b, self.latent_dim), np.float32)
+        draw[:, latent_draws(self.beat_frames(music), total, self.latent_frames, self.draw_lead)] = 1.0
+        # the batch in as many parts as there are rollout sessions (one thread each), run side by side
+        parts = [p for p in np.array_split(np.arange(b), len(self._rollouts)) if len(p)]
+        states = [{"prev": prev[p], "h": np.zeros((self._layers, len(p), self._hidden), np.float32),
+                   "c": np.zeros((self._layers, len(p), self._hidden), np.float32),
+                   "z": np.zeros((len(p), self.latent_dim), np.float32)} for p in parts]
         out = np.empty((b, total, len(self.motion_mean)), np.float32)               # normalised
-        for start in range(0, total, chunk):
-            end = min(total, start + chunk)
-            frames, h, c, z = self._rollout.run(None, {"prev": prev, "music_code": codes[:, start:end],
-                                                       "eps": eps[:, start:end], "draw": draw[:, start:end],
-                                                       "h": h, "c": c, "z": z})
-            out[:, start:end] = frames
-            prev = frames[:, -1]
-            if progress is not None and progress(end, total) is False:
-                raise Cancelled(f"dance generation cancelled after {end} of {total} frames")
+
+        def run(k: int, start: int, end: int) -> None:
+            p, st = parts[k], states[k]
+            frames, st["h"], st["c"], st["z"] = self._rollouts[k].run(
+                None, {**st, "music_code": codes[p, start:end], "eps": eps[p, start:end], "draw": draw[p, start:end]})
+            out[p, start:end] = frames
+            st["prev"] = frames[:, -1]
+
+        pool = ThreadPoolExecutor(len(parts)) if len(parts) > 1 else None
+        try:
+            for start in range(0, total, chunk):
+                end = min(total, start + chunk)
+                if pool is None:
+                    run(0, start, end)
+                else:
+                    list(pool.map(run, range(len(parts)), [start] * len(parts), [end] * len(parts)))
+                if progress is not None and progress(end, total) is False:
+                    raise Cancelled(f"dance generation cancelled after {end} of {total} frames")
+        finally:
+            if pool is not None:
+                pool.shutdown()
         return smooth_frames(out, self.output_smoothing) * self.motion_std + self.motion_mean  # (B, T, D)
+
+    def beat_frames(self, music: np.ndarray) -> np.ndarray:
+        """The beat frames marked in raw music features (T, F) (their 'beat' column; none when the
+        model's features have no such column) -> (K,) int64."""
+        if "beat" not in self.feature_columns:
+            return np.zeros(0, np.int64)
+        return np.flatnonzero(np.asarray(music)[:, self.feature_columns.index("beat")] > 0.5)
+
+
+def latent_draws(beat_frames: Sequence[int] | np.ndarray, total: int, span: int, lead: int = 0) -> np.ndarray:
+    """The frames of a dance of `total` frames where a new latent is drawn -> (total,) bool.
+
+    The spans follow the music's beats (training cuts the real dances the same way, so a span
+    is the move of one beat): frame 0, then `lead` frames before each beat (`beat_frames`,
+    frame indices) that comes at least span // 2 frames after the last draw, and wherever
+    2 x span frames pass without one (music with no beats found: a span of about a second).
+    span: the model's `latent_frames`; lead: the model's `draw_lead_frames` (0 for a model
+    trained on beat spans)."""
+    if total < 1 or span < 1 or lead < 0:
+        raise ValueError(f"latent_draws needs total >= 1, span >= 1 and lead >= 0, got {total}, {span}, {lead}")
+    starts = np.zeros(total + 2 * span, bool)
+    at = np.asarray(beat_frames, np.int64) - lead
+    starts[at[(at > 0) & (at < total)]] = True
+    draws = np.zeros(total, bool)
+    last = 0
+    draws[0] = True
+    for t in range(1, total):
+        gap = t - last
+        if (starts[t] and gap >= span // 2) or gap >= 2 * span:
+            draws[t] = True
+            last = t
+    return draws
 
 
 def smooth_frames(frames: np.ndarray, sigma: float) -> np.ndarray:
@@ -240,7 +296,12 @@ def load_model(path: str | Path, features_version: str | None = None,
                feature_columns: Sequence[str] | None = None, threads: int = 2) -> DanceModel:
     """Load and validate a model folder (or its model.json). Raises `ModelError` saying what is
     wrong when the folder is missing, corrupt, for another skeleton, or made for other music
-    features than `features_version` / `feature_columns` (when given)."""
+    features than `features_version` / `feature_columns` (when given).
+
+    threads: the CPU threads the model may use. The music coder runs on all of them; the
+    rollout of a network narrower than `SPLIT_BELOW_UNITS` as `threads` one-thread sessions,
+    each dancing its part of a batch of variations side by side (one dance: one thread), and of
+    a wider one as one session of `threads` threads."""
     if threads < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
     path = Path(path)
@@ -300,7 +361,16 @@ def load_model(path: str | Path, features_version: str | None = None,
     smoothing = _vector({"s": meta.get("output_smoothing", 0.0)}, "s", (), manifest)
     if not 0 <= smoothing <= 10:
         raise _fail(manifest, f"'output_smoothing' should be 0 to 10 frames, got {float(smoothing)}")
+    lead = meta.get("draw_lead_frames", 0)
+    if not isinstance(lead, int) or isinstance(lead, bool) or not 0 <= lead <= meta["latent_frames"]:
+        raise _fail(manifest, f"'draw_lead_frames' should be a whole number from 0 to latent_frames, got {lead!r}")
+    if not isinstance(meta.get("coder_shares_music", False), bool):
+        raise _fail(manifest, "'coder_shares_music' should be true or false")
 
+    # a small network's step (a few hundred units) runs fastest on one thread (measured on an Intel
+    # Xeon and an AMD EPYC, README's bench): its rollout gets one session of one thread per thread,
+    # each running a part of a batch; a big one (the paper's 1024 units) one session of all threads
+    split = meta["lstm_hidden"] < SPLIT_BELOW_UNITS
     sessions = {}
     for role in ("music_coder", "rollout"):
         file = folder / str(meta["files"].get(role, ""))
@@ -309,7 +379,7 @@ def load_model(path: str | Path, features_version: str | None = None,
         if hashlib.sha256(file.read_bytes()).hexdigest() != meta["sha256"].get(file.name):
             raise _fail(file, "is corrupt (its checksum differs from the one in model.json)")
         try:
-            sessions[role] = _session(file, threads)
+            sessions[role] = _session(file, threads if role == "music_coder" or not split else 1)
         except Exception as e:  # onnxruntime raises several unrelated types for unreadable graphs
             raise _fail(file, f"onnxruntime cannot load it ({type(e).__name__}: {e})") from None
         embedded = sessions[role].get_modelmeta().custom_metadata_map.get(METADATA_KEY)
@@ -326,4 +396,6 @@ def load_model(path: str | Path, features_version: str | None = None,
     if set(names_in) != set(ROLLOUT_INPUTS) or names_out != ROLLOUT_OUTPUTS:
         raise _fail(folder, f"rollout graph has inputs {names_in} / outputs {names_out}, expected "
                             f"{ROLLOUT_INPUTS} / {ROLLOUT_OUTPUTS}")
-    return DanceModel(folder, meta, sessions["music_coder"], rollout)
+    more = threads - 1 if split else 0
+    rollouts = [rollout] + [_session(folder / str(meta["files"]["rollout"]), 1) for _ in range(more)]
+    return DanceModel(folder, meta, sessions["music_coder"], rollouts)
