@@ -14,8 +14,9 @@ With a checkpoint, the quality check dances to the first minute of the held-out 
 reported. With 2 threads, a model of the shipped size runs its rollout as two one-thread
 sessions, each dancing half of a batch (`load_model`; one dance runs on one). The onnxruntime
 figures go through `DanceModel.generate_frames` (the add-on's own path: the music coding,
-~1 ms in all, and a rollout call per chunk of 30 frames), so they include the per-call overhead the add-on pays. Goals: at most 0.25 ms/frame at 2 threads for the
-shipped model, and 8 variations for at most 2x the time of one.
+~1 ms in all, and a rollout call per chunk of 30 frames), so they include the per-call
+overhead the add-on pays. Goals: at most 0.25 ms/frame at 2 threads for the shipped model,
+and 8 variations for at most 2x the time of one.
 
 Run: `python -m benchmarks.bench_inference [--checkpoint runs/dance-lstm/checkpoint.pt]`
 """
