@@ -236,15 +236,15 @@ class DanceModel:
 def latent_draws(beat_frames: Sequence[int] | np.ndarray, total: int, span: int, lead: int = 0) -> np.ndarray:
     """The frames of a dance of `total` frames where a new latent is drawn -> (total,) bool.
 
-    The spans follow the music's beats (training cuts the real dances the same way, so a span
-    is the move of one beat): frame 0, then `lead` frames before each beat (`beat_frames`,
+    The spans follow the music's beats (the beat-span training recipe cuts the real dances the
+    same way, so that a span is the move of one beat): frame 0, then `lead` frames before each beat (`beat_frames`,
     frame indices) that comes at least span // 2 frames after the last draw, and wherever
     2 x span frames pass without one (music with no beats found: a span of about a second).
     span: the model's `latent_frames`; lead: the model's `draw_lead_frames` (0 for a model
     trained on beat spans)."""
     if total < 1 or span < 1 or lead < 0:
         raise ValueError(f"latent_draws needs total >= 1, span >= 1 and lead >= 0, got {total}, {span}, {lead}")
-    starts = np.zeros(total + 2 * span, bool)
+    starts = np.zeros(total, bool)
     at = np.asarray(beat_frames, np.int64) - lead
     starts[at[(at > 0) & (at < total)]] = True
     draws = np.zeros(total, bool)
