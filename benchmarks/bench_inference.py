@@ -6,28 +6,34 @@ motion strays from float32.
 The model is the shipped one's training checkpoint, runs/dance-lstm/checkpoint.pt (`make
 train` writes it; runs/ is not in git, and the shipped model folder holds only the 8-bit graph,
 so the float32 reference cannot come from it), or the checkpoint given. Without one, a randomly
-initialised model of the shipped size (seed 0) stands in, with a printed note: the cost does not
-depend on the weights' values, but the quality figures only mean something on trained weights.
-With a checkpoint, the quality check dances to the first minute of the held-out medley
-(`training.evaluation.long_run.heldout_medley`); otherwise to random features. Each timing is
-`RUNS` runs of `STEPS` frames (`TORCH_RUNS` for slow torch eager); min and median per frame are
-reported. With 2 threads, a model of the shipped size runs its rollout as two one-thread
-sessions, each dancing half of a batch (`load_model`; one dance runs on one). The onnxruntime
-figures go through `DanceModel.generate_frames` (the add-on's own path: the music coding,
-~1 ms in all, and a rollout call per chunk of 30 frames), so they include the per-call
-overhead the add-on pays. Goals: at most 0.25 ms/frame at 2 threads for the shipped model,
-and 8 variations for at most 2x the time of one.
+initialised model of the shipped architecture (models/dance-lstm/model.json's generator_config,
+seed 0) stands in, with a printed note: the cost does not depend on the weights' values, but the
+quality figures only mean something on trained weights. With a checkpoint, the quality check
+dances to the first minute of the held-out medley (`training.evaluation.long_run.heldout_medley`);
+otherwise to random features.
+
+Each timing is `RUNS` runs of `STEPS` frames (`TORCH_RUNS` for slow torch eager); min and median
+per frame are reported. N variations against one are timed in `PAIRED_RUNS` interleaved pairs
+(one dance, then the batch) and the ratio is the median of the pairs' ratios, so that a slow
+spell of a shared machine lands on both sides of the ratio rather than on one. With 2 threads, a
+model of the shipped size runs its rollout as two one-thread sessions, each dancing half of a
+batch (`load_model`; one dance runs on one). The onnxruntime figures go through
+`DanceModel.generate_frames` (the add-on's own path: the music coding, ~1 ms in all, and a
+rollout call per chunk of 30 frames), so they include the per-call overhead the add-on pays.
+Goals: at most 0.25 ms/frame at 2 threads for the shipped model, and 8 variations for at most
+2x the time of one.
 
 Run: `python -m benchmarks.bench_inference [--checkpoint runs/dance-lstm/checkpoint.pt]`
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -43,16 +49,36 @@ from training.export import export_model
 from training.model import DanceGenerator, GeneratorConfig, count_step_macs
 from training.train import load_checkpoint
 
-F = 32                 # music feature columns (any value: the music coder is not timed)
+F = 32                 # music feature columns of the stand-in model when there is no shipped model.json
 STEPS = 900
 RUNS = 5
 VARIATIONS = 8
 TORCH_RUNS = 3
+PAIRED_RUNS = 9
 THREADS = (1, 2)
 SONG_FRAMES = 5400     # 3 minutes at 30 fps
 PRECISIONS = ("float32", "int8", "int4")
 QUALITY_FRAMES = 1800  # one minute at 30 fps
-SHIPPED_CHECKPOINT = Path(__file__).resolve().parent.parent / "runs" / "dance-lstm" / "checkpoint.pt"
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED_CHECKPOINT = REPO / "runs" / "dance-lstm" / "checkpoint.pt"
+SHIPPED_MODEL = REPO / "models" / "dance-lstm" / "model.json"
+
+
+def shipped_config() -> GeneratorConfig:
+    """The shipped model's architecture (its model.json), or the default one without it."""
+    if SHIPPED_MODEL.is_file():
+        return GeneratorConfig.from_dict(json.loads(SHIPPED_MODEL.read_text())["generator_config"])
+    return GeneratorConfig(music_dim=F)
+
+
+def paired_timings(one: Callable[[], object], many: Callable[[], object], runs: int) -> tuple[list[float], list[float]]:
+    """Wall-clock seconds of `runs` interleaved pairs of calls (one, then many), after a warm-up of each."""
+    one(), many()
+    a, b = [], []
+    for _ in range(runs):
+        a += timings(one, 1, warmup=False)
+        b += timings(many, 1, warmup=False)
+    return a, b
 
 
 def _row(what: str, threads: int, times: list[float], frames: int, ref_ms: float | None = None) -> dict[str, Any]:
@@ -109,9 +135,10 @@ def run(checkpoint: Path | None = None) -> list[dict[str, Any]]:
         notes.append(_info(f"no {SHIPPED_CHECKPOINT} (run `make train`): random-init weights, so the "
                            "int8/int4 quality rows say little about the shipped model"))
     if checkpoint is None:
-        model = DanceGenerator(GeneratorConfig(music_dim=F)).eval()            # the shipped size
+        model = DanceGenerator(shipped_config()).eval()                        # the shipped architecture
+        f = model.cfg.music_dim
         norm = {"motion_mean": np.zeros(FRAME_DIM), "motion_std": np.full(FRAME_DIM, 0.3),
-                "music_mean": np.zeros(F), "music_std": np.ones(F)}
+                "music_mean": np.zeros(f), "music_std": np.ones(f)}
     else:
         model, ck = load_checkpoint(checkpoint)
         norm = ck["norm"]
@@ -141,11 +168,12 @@ def run(checkpoint: Path | None = None) -> list[dict[str, Any]]:
                                  timings(lambda: dm.generate_frames(music, [0]), RUNS), STEPS, ref["median"]))
         for precision in PRECISIONS:
             dm = load_model(folders[precision], threads=2)
-            one = _row(f"onnxruntime {precision}, 1 dance", 2,
-                       timings(lambda: dm.generate_frames(music, [0]), RUNS), STEPS)
-            many = _row(f"onnxruntime {precision}, {VARIATIONS} variations in one batch", 2,
-                        timings(lambda: dm.generate_frames(music, list(range(VARIATIONS))), RUNS), STEPS)
-            many.update(compare_to=f"1 dance, {precision}", ratio=many["median"] / one["median"])
+            t_one, t_many = paired_timings(lambda: dm.generate_frames(music, [0]),
+                                           lambda: dm.generate_frames(music, list(range(VARIATIONS))), PAIRED_RUNS)
+            one = _row(f"onnxruntime {precision}, 1 dance", 2, t_one, STEPS)
+            many = _row(f"onnxruntime {precision}, {VARIATIONS} variations in one batch", 2, t_many, STEPS)
+            many.update(compare_to=f"1 dance, {precision} (median of {PAIRED_RUNS} paired ratios)",
+                        ratio=statistics.median(m / o for o, m in zip(t_one, t_many)))
             rows += [one, many]
         paper = DanceGenerator(replace(cfg, lstm_hidden=1024)).eval()
         dm = load_model(_export(paper, Path(tmp) / "paper", "int8", norm, rng), threads=2)

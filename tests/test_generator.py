@@ -353,6 +353,29 @@ def test_training_is_deterministic_and_resumes_exactly(tmp_path):
               progress=False)
 
 
+def test_a_fine_tune_starts_from_the_checkpoint_it_is_given(tmp_path):
+    """train(init_from=...): the weights and start poses of the given checkpoint, a fresh optimiser
+    and step count, its origin in the provenance; another architecture is refused."""
+    base = _train(tmp_path / "base", 2)
+    cfg = TrainConfig(window=16, batch_size=4, steps=1, ramp_steps=0, warm_frames=3, lr=0.0, log_every=1)
+    ckpt = train(_data(), TINY, cfg, tmp_path / "fine", fps=30.0, features_version=VERSION, feature_columns=COLUMNS,
+                 init_from=tmp_path / "base" / "checkpoint.pt", progress=False)
+    fine = torch.load(ckpt, weights_only=False)
+    assert fine["step"] == 1                                                 # its own count, not 2 + 1
+    assert all(torch.equal(base[k], fine["model"][k]) for k in base)         # lr 0: the weights it started from
+    base_ck = torch.load(tmp_path / "base" / "checkpoint.pt", weights_only=False)
+    assert torch.equal(fine["start_poses"], base_ck["start_poses"])
+    assert fine["provenance"]["init_from"] == str(tmp_path / "base" / "checkpoint.pt")
+    assert fine["provenance"]["init_steps"] == 2
+    moved = train(_data(), TINY, replace(cfg, lr=1e-2), tmp_path / "moved", fps=30.0, features_version=VERSION,
+                  feature_columns=COLUMNS, init_from=tmp_path / "base" / "checkpoint.pt", progress=False)
+    assert not all(torch.equal(base[k], torch.load(moved, weights_only=False)["model"][k]) for k in base)
+    wider = GeneratorConfig(**{**TINY.to_dict(), "coder": TINY.coder, "lstm_hidden": 48})
+    with pytest.raises(ValueError, match="another architecture"):
+        train(_data(), wider, cfg, tmp_path / "x", fps=30.0, features_version=VERSION, feature_columns=COLUMNS,
+              init_from=tmp_path / "base" / "checkpoint.pt", progress=False)
+
+
 def test_load_pairs_reads_the_documented_format(tmp_path):
     rv = np.random.default_rng(0).normal(size=(40, 20, 3))
     root = np.c_[np.linspace(0, 1, 40), np.full(40, 0.9), np.zeros(40)]

@@ -83,3 +83,26 @@ def test_the_paper_size_comparison_says_what_it_is(tmp_path):
     assert "--lstm-hidden 1024 --ramp-steps 90 --models-dir baselines" in card and "make train-paper-size" in card
     shipped = write_model_card(tmp_path, replace(cfg, size_comparison=False), {}, None, 60.0).read_text()
     assert "The dance generator the add-on ships." in shipped and "--lstm-hidden" not in shipped
+
+
+def test_a_fine_tune_card_says_how_to_retrain_it(tmp_path, capsys):
+    """A fine-tuned run's card names the checkpoint and the options it changed; a missing checkpoint
+    or --init-from with --resume is one line from the command, before any work."""
+    from dataclasses import replace
+
+    import pytest
+
+    from training.pipeline import main, write_model_card
+
+    cfg = PipelineConfig(name="dance-lstm", model=TINY, init_from=tmp_path / "base.pt",
+                         train=TrainConfig(window=152, batch_size=16, lr=3e-4, ramp_steps=0))
+    card = write_model_card(tmp_path, cfg, {}, None, 60.0).read_text()
+    assert f"--init-from {tmp_path / 'base.pt'} --window 152 --batch-size 16 --lr 0.0003" in card
+    assert "--travel-weight" not in card
+    plain = write_model_card(tmp_path, replace(cfg, init_from=None, train=TrainConfig()), {}, None, 60.0).read_text()
+    assert "--init-from" not in plain and "--window" not in plain
+    for argv, says in ((["--init-from", str(tmp_path / "none.pt")], "no such checkpoint"),
+                       (["--init-from", __file__, "--resume"], "pick one")):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert says in capsys.readouterr().err

@@ -63,6 +63,7 @@ class PipelineConfig:
     pairs_seed: int = 0
     size_comparison: bool = False       # another size than the shipped one, trained for the evaluation
     output_smoothing: float = OUTPUT_SMOOTHING  # the runtime's low-pass of the frames (Gaussian sigma, frames)
+    init_from: Path | None = None       # a checkpoint of the same architecture to fine-tune (train.train)
 
 
 def beat_recipe(model: GeneratorConfig, train: TrainConfig) -> tuple[GeneratorConfig, TrainConfig]:
@@ -98,6 +99,18 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def fine_tune_flags(cfg: PipelineConfig) -> str:
+    """The command-line flags of `main` that set cfg's training options away from their defaults
+    (and the checkpoint it starts from), for the model card's Retrain line."""
+    out = f" --init-from {cfg.init_from}" if cfg.init_from is not None else ""
+    recipe = beat_recipe(cfg.model, TrainConfig())[1] if cfg.model.beat_spans else TrainConfig()
+    for name in ("window", "batch_size", "lr", "travel_weight", "energy_weight", "accel_weight"):
+        value = getattr(cfg.train, name)
+        if value != getattr(recipe, name):
+            out += f" --{name.replace('_', '-')} {value:g}"
+    return out
+
+
 def write_model_card(folder: Path, cfg: PipelineConfig, meta: dict, eval_table: str | None, seconds: float,
                      leads: str = "") -> Path:
     prov = meta.get("provenance", {})
@@ -124,12 +137,16 @@ def write_model_card(folder: Path, cfg: PipelineConfig, meta: dict, eval_table: 
         make = "`make train-paper-size`"
     else:
         role, flags, make = "The dance generator the add-on ships.", "", "`make train`"
+    flags += fine_tune_flags(cfg)
+    spans = ("the frames from one beat to the next, as at run time" if cfg.model.beat_spans
+             else f"{cfg.model.latent_frames} frames")
     card = f"""# {cfg.name}
 
 {role} It is the paper's action generation sub-network (encoder, a
 {cfg.model.lstm_layers}-layer LSTM of {cfg.model.lstm_hidden} units, decoder) behind our dilated-convolution music
-coder, trained as a conditional VAE (a {cfg.model.latent_dim}-number latent drawn from a prior learned with it
-at each beat of the music, {meta.get('draw_lead_frames', 0)} frame(s) early, a span of dance per beat), exported
+coder, trained as a conditional VAE (a {cfg.model.latent_dim}-number latent drawn from a prior learned with it;
+in training each latent holds for {spans}; at run time one is drawn at each beat of the music,
+{meta.get('draw_lead_frames', 0)} frame(s) early), exported
 in {cfg.precision} for onnxruntime
 (model.json, music_coder.onnx, rollout.onnx: a Scan over chunks of frames, several dances in one batch);
 the runtime low-passes the frames it makes by a Gaussian of sigma {cfg.output_smoothing:g} frame(s) (not fed back).
@@ -182,7 +199,8 @@ def run_pipeline(cfg: PipelineConfig, pairs_dir: Path = PAIRS_DIR, runs_dir: Pat
     cfg = replace(cfg, model=replace(cfg.model, styles=len(data.style_names)))
     ckpt = train(data, cfg.model, cfg.train, Path(runs_dir) / cfg.name, fps=pairs.fps,
                  features_version=pairs.features_version, feature_columns=pairs.feature_columns, resume=resume,
-                 provenance={"pairs": str(pairs_dir), "recordings": pairs.provenance}, progress=progress)
+                 init_from=cfg.init_from, provenance={"pairs": str(pairs_dir), "recordings": pairs.provenance},
+                 progress=progress)
     folder = Path(models_dir) / cfg.name
     export_checkpoint(ckpt, folder, licence=MODEL_LICENCE, model_version=cfg.name, precision=cfg.precision,
                       output_smoothing=cfg.output_smoothing)
@@ -220,14 +238,31 @@ def main(argv: list[str] | None = None) -> None:
                    help="the beat-span variant of the recipe (see the module doc), for the evaluation")
     p.add_argument("--lstm-hidden", type=int, default=GeneratorConfig.lstm_hidden,
                    help=f"LSTM units per layer (default {GeneratorConfig.lstm_hidden}; the paper's is 1024)")
+    p.add_argument("--init-from", type=Path, help="fine-tune this checkpoint (same architecture and recipe flags)")
+    p.add_argument("--window", type=int, default=TrainConfig.window, help="frames per training window")
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="windows per step")
+    p.add_argument("--lr", type=float, default=TrainConfig.lr, help="peak learning rate")
+    p.add_argument("--travel-weight", type=float, default=TrainConfig.travel_weight,
+                   help="weight of the pelvis's mean horizontal speed term")
+    p.add_argument("--energy-weight", type=float, help="weight of each joint's mean speed term (default: the recipe's)")
+    p.add_argument("--accel-weight", type=float,
+                   help="weight of each joint's mean acceleration term (default: the recipe's)")
     a = p.parse_args(argv)
-    train_cfg = TrainConfig(steps=a.steps, ramp_steps=a.ramp_steps)
+    if a.init_from is not None and not a.init_from.is_file():
+        p.error(f"--init-from {a.init_from}: no such checkpoint; pass a runs/<name>/checkpoint.pt")
+    if a.init_from is not None and a.resume:
+        p.error("--init-from starts a new run from another run's weights; --resume continues this run: pick one")
+    train_cfg = TrainConfig(steps=a.steps, ramp_steps=a.ramp_steps, window=a.window, batch_size=a.batch_size,
+                            lr=a.lr, travel_weight=a.travel_weight)
     if a.teacher_forcing_only:
         train_cfg = teacher_forcing_only(train_cfg)
     model_cfg = replace(PipelineConfig().model, lstm_hidden=a.lstm_hidden)
     if a.beat_spans:
         model_cfg, train_cfg = beat_recipe(model_cfg, train_cfg)
-    cfg = PipelineConfig(name=a.name, model=model_cfg, train=train_cfg,
+    for name in ("energy_weight", "accel_weight"):
+        if getattr(a, name) is not None:
+            train_cfg = replace(train_cfg, **{name: getattr(a, name)})
+    cfg = PipelineConfig(name=a.name, model=model_cfg, train=train_cfg, init_from=a.init_from,
                          size_comparison=not a.teacher_forcing_only and a.lstm_hidden != GeneratorConfig.lstm_hidden)
     folder = run_pipeline(cfg, models_dir=a.models_dir, resume=a.resume, evaluate=not a.no_eval)
     print(f"model: {folder} (card: {folder / 'MODEL_CARD.md'})")

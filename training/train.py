@@ -71,6 +71,7 @@ from dance_addon.core.motion.feet import contacts as foot_contacts
 from dance_addon.core.motion.mirror import mirror_rotvecs, mirror_translation
 from dance_addon.core.motion.motion_code import FRAME_DIM
 from dance_addon.core.motion.skeleton import MOTION_DIM, NUM_JOINTS, end_positions, forward_kinematics
+from dance_addon.core.music.features import beat_frames_of
 from training.kinematics import FEET, ROOT_TURN, TRAVEL, body_positions, world_positions
 from training.model import DanceGenerator, GeneratorConfig
 
@@ -158,9 +159,11 @@ class PairedWindows:
     vectors and root translations); musics: list of (T_i, F) features; contacts: list of
     (T_i, 2) bool planted left / right ankles; styles: one name per recording (the source
     clip; recordings with the same name share a learned style vector), or None for one style;
-    beat_column: the music column marking beats (> 0.5 at a beat frame: the features' 'beat'
-    column), or None for music with no beats (every span then lasts
-    2 x latent_frames, as `lstm.latent_draws` makes them for a song with no beats found).
+    beat_column: the music column marking beats (`music.features.beat_frames_of`), or None for
+    music with no beats. Only a model with `beat_spans` reads the beats (its spans start at
+    them; without beats every span lasts 2 x latent_frames, as `lstm.latent_draws` makes them
+    for a song with no beats found); the default recipe's spans last latent_frames whatever
+    the beats.
     """
 
     def __init__(self, frames: list[np.ndarray], musics: list[np.ndarray], contacts: list[np.ndarray],
@@ -183,7 +186,9 @@ class PairedWindows:
             self.frames.append(torch.from_numpy(((fr - stats.motion_mean) / stats.motion_std).astype(np.float32)))
             self.musics.append(torch.from_numpy(((mu - stats.music_mean) / stats.music_std).astype(np.float32)))
             self.contacts.append(torch.from_numpy(np.asarray(co, bool)))
-            beats = np.zeros(len(mu), bool) if beat_column is None else np.asarray(mu)[:, beat_column] > 0.5
+            beats = np.zeros(len(mu), bool)
+            if beat_column is not None:
+                beats[beat_frames_of(mu, beat_column)] = True
             self.beats.append(torch.from_numpy(beats))
         self.music_dim = self.musics[0].shape[1]
         self.lengths = torch.tensor([m.shape[0] for m in self.frames], dtype=torch.float64)
@@ -469,8 +474,11 @@ def _distributed() -> tuple[int, int, torch.device]:
 
 def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out_dir: Path, *,
           fps: float, features_version: str, feature_columns: Sequence[str], resume: bool = False,
-          provenance: dict[str, Any] | None = None, progress: bool = True) -> Path:
+          init_from: Path | None = None, provenance: dict[str, Any] | None = None, progress: bool = True) -> Path:
     """Train (or resume) and return the checkpoint path. Deterministic for `cfg.seed`.
+
+    init_from: a checkpoint of the same architecture whose weights and start poses a new run
+    starts from (fine-tuning, e.g. on longer windows); the optimiser and step count start afresh.
 
     fps, features_version, feature_columns describe the data; they go into the checkpoint
     (and from there into the exported model).
@@ -515,8 +523,17 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
         torch.set_rng_state(ck["rng"]["torch"])
         np.random.set_state(ck["rng"]["numpy"])
         random.setstate(ck["rng"]["python"])
-    elif rank == 0:
-        (out_dir / "loss.jsonl").write_text("")
+    else:
+        if init_from is not None:
+            ck = torch.load(init_from, weights_only=False)
+            if ck["model_config"] != model_cfg.to_dict():
+                raise ValueError(f"{init_from} holds another architecture than this run's; fine-tune it with "
+                                 f"its own model configuration")
+            model.load_state_dict(ck["model"])
+            start_poses = ck["start_poses"]
+            provenance = {**(provenance or {}), "init_from": str(init_from), "init_steps": int(ck["step"])}
+        if rank == 0:
+            (out_dir / "loss.jsonl").write_text("")
     if rank == 0:
         (out_dir / "args.json").write_text(json.dumps(
             {"model_config": model_cfg.to_dict(), "train_config": asdict(cfg), "resume": resume,

@@ -50,6 +50,7 @@ import numpy as np
 from ..motion import motion_code
 from ..motion.motion_code import FRAME_DIM, MOTION_CODE
 from ..motion.skeleton import JOINT_NAMES, MOTION_DIM
+from ..music.features import beat_frames_of
 
 FORMAT_VERSION = 3                # 3: a latent per frame, root travel, the rollout over chunks of frames
 METADATA_KEY = "dance_addon"      # key of the metadata JSON in each graph's metadata_props
@@ -230,7 +231,7 @@ class DanceModel:
         model's features have no such column) -> (K,) int64."""
         if "beat" not in self.feature_columns:
             return np.zeros(0, np.int64)
-        return np.flatnonzero(np.asarray(music)[:, self.feature_columns.index("beat")] > 0.5)
+        return beat_frames_of(music, self.feature_columns.index("beat"))
 
 
 def latent_draws(beat_frames: Sequence[int] | np.ndarray, total: int, span: int, lead: int = 0) -> np.ndarray:

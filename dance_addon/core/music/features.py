@@ -118,10 +118,17 @@ class MusicFeatures:
         return self.matrix[:, _COL[name]]
 
 
+def beat_frames_of(matrix: np.ndarray, column: int) -> np.ndarray:
+    """(K,) int64 frames a feature matrix (T, F) marks as beats in its `column` (> 0.5: the
+    'beat' column is 1 at the tracker's beat frames, 0 elsewhere). The column is an argument
+    because a model's features may be another list of columns than this module's."""
+    return np.flatnonzero(np.asarray(matrix)[:, column] > 0.5)
+
+
 def beat_times_of(matrix: np.ndarray, fps: float) -> np.ndarray:
     """The beats (seconds) marked in a feature matrix's 'beat' column: its frames / fps (the
     tracker's beat times rounded to frames, for a matrix kept without its MusicFeatures)."""
-    return np.flatnonzero(np.asarray(matrix)[:, _COL["beat"]] > 0.5) / float(fps)
+    return beat_frames_of(matrix, _COL["beat"]) / float(fps)
 
 
 def _spectra(padded: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
