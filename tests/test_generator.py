@@ -156,16 +156,18 @@ STATS = (torch.zeros(FRAME_DIM), torch.ones(FRAME_DIM))
 HELD, FREE = torch.tensor([False, False]), torch.tensor([False, True])   # windows drawing from the prior
 
 
+@pytest.mark.parametrize("self_fed_max", [0.5, 0.0])
 @pytest.mark.parametrize("beat_spans", [False, True])
-def test_window_loss_equals_a_plain_step_by_step_rollout(beat_spans):
+def test_window_loss_equals_a_plain_step_by_step_rollout(beat_spans, self_fed_max):
     """A naive frame-by-frame loop agrees with the trainer, including which inputs are the
     network's own, the spans (every latent_frames; with beat spans one per beat in window 0 and
     every 2 x latent_frames in window 1 whose music has no beats), the latent held over each
     span, the prior the KL term is taken against, and the free window, whose latents come from
-    that prior and which no per-frame term sees."""
+    that prior and which no per-frame term sees. With teacher forcing only (self_fed_max 0) the
+    trainer runs each span in one call; the loop still steps frame by frame."""
     torch.manual_seed(0)
     model = DanceGenerator(replace(TINY, beat_spans=beat_spans)).eval()
-    cfg = TrainConfig(warm_frames=5, self_fed_max=0.5, ramp_steps=0, kl_weight=0.3, position_weight=0.0,
+    cfg = TrainConfig(warm_frames=5, self_fed_max=self_fed_max, ramp_steps=0, kl_weight=0.3, position_weight=0.0,
                       velocity_weight=0.0, skate_weight=0.0, energy_weight=0.0, envelope_weight=0.0, travel_weight=0.0,
                       turn_weight=0.0, spread_weight=0.0, accel_weight=0.0)
     frames, music, contacts, beats, eps, coin = _batch(length=20)
@@ -178,7 +180,7 @@ def test_window_loss_equals_a_plain_step_by_step_rollout(beat_spans):
         preds, kls = [], []
         for w in range(2):                 # each window alone: window 1 is free
             state, last, out = None, None, []
-            own = coin[w] < 0.5
+            own = coin[w] < self_fed_max
             for t in range(19):
                 x = frames[w, t] if t < 5 else (last if own[t] else frames[w, t])   # warm frames: truth
                 if t in starts[w]:

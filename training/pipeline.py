@@ -122,7 +122,7 @@ def write_model_card(folder: Path, cfg: PipelineConfig, meta: dict, eval_table: 
         role = ("A baseline for the evaluation, not offered by the add-on: trained with teacher forcing only "
                 "(every input frame from the ground truth), otherwise as the shipped model.")
         flags, make = " --teacher-forcing-only --models-dir baselines", "`make train-baseline`"
-    elif cfg.model.beat_spans:
+    elif cfg.model.beat_spans and cfg.name != PipelineConfig.name:
         role = ("A comparison for the evaluation, not offered by the add-on: the beat-span variant of the recipe "
                 "(latent spans at the music's beats, the style after the music coder's convolutions, an "
                 "acceleration term), which measured worse than the shipped recipe on pose diversity (README).")
@@ -136,7 +136,9 @@ def write_model_card(folder: Path, cfg: PipelineConfig, meta: dict, eval_table: 
                  f"--models-dir baselines")
         make = "`make train-paper-size`"
     else:
-        role, flags, make = "The dance generator the add-on ships.", "", "`make train`"
+        role, make = "The dance generator the add-on ships.", "`make train`"
+        flags = ((" --beat-spans" if cfg.model.beat_spans else "")
+                 + (f" --ramp-steps {cfg.train.ramp_steps}" if cfg.train.ramp_steps != TrainConfig.ramp_steps else ""))
     flags += fine_tune_flags(cfg)
     spans = ("the frames from one beat to the next, as at run time" if cfg.model.beat_spans
              else f"{cfg.model.latent_frames} frames")
@@ -238,7 +240,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="the beat-span variant of the recipe (see the module doc), for the evaluation")
     p.add_argument("--lstm-hidden", type=int, default=GeneratorConfig.lstm_hidden,
                    help=f"LSTM units per layer (default {GeneratorConfig.lstm_hidden}; the paper's is 1024)")
-    p.add_argument("--init-from", type=Path, help="fine-tune this checkpoint (same architecture and recipe flags)")
+    p.add_argument("--init-from", type=Path, help="start the run from this checkpoint's weights (fine-tuning; "
+                   "same architecture); with --resume the run continues its own checkpoint")
     p.add_argument("--window", type=int, default=TrainConfig.window, help="frames per training window")
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="windows per step")
     p.add_argument("--lr", type=float, default=TrainConfig.lr, help="peak learning rate")
@@ -250,8 +253,6 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     if a.init_from is not None and not a.init_from.is_file():
         p.error(f"--init-from {a.init_from}: no such checkpoint; pass a runs/<name>/checkpoint.pt")
-    if a.init_from is not None and a.resume:
-        p.error("--init-from starts a new run from another run's weights; --resume continues this run: pick one")
     train_cfg = TrainConfig(steps=a.steps, ramp_steps=a.ramp_steps, window=a.window, batch_size=a.batch_size,
                             lr=a.lr, travel_weight=a.travel_weight)
     if a.teacher_forcing_only:

@@ -324,8 +324,8 @@ def window_loss(model: DanceGenerator, frames: torch.Tensor, music: torch.Tensor
     for the truth's amount of motion per joint (`energy`), its travel (`travel`) and the timing
     of its speed's rises and falls (`envelope`: on the music's beats in the pairs), not its poses.
     Inputs before `warm_frames` are the truth; after, each input is the network's own previous
-    output with probability `self_fed(step)`. Frame by frame: the spans start at other frames in
-    each window."""
+    output with probability `self_fed(step)`. The rollout stops only at the frames where a span
+    starts or an input is the network's own; the frames between run in one call."""
     code = model.code_music(music, style)                                # (B, L, 60)
     prev, target, code_t = frames[:, :-1], frames[:, 1:], code[:, 1:]
     (b, n, d), smax = prev.shape, model.cfg.max_span
@@ -348,7 +348,12 @@ def window_loss(model: DanceGenerator, frames: torch.Tensor, music: torch.Tensor
     own[:, :cfg.warm_frames] = False
     preds, kls, state, last = [], [], None, None
     z = eps.new_zeros(b, eps.shape[2])
-    for t in range(n):
+    # the frames where the rollout must stop: a span starts in some window, or some window's input
+    # is its own last output; from one to the next every input is the truth and every latent held,
+    # so the LSTM runs them in one call (all of a teacher-forced span, the warm frames)
+    stops = np.flatnonzero(draws_np.any(0) | own.any(0).cpu().numpy())
+    stops = np.union1d(stops, [0])
+    for t, end in zip(stops, [*stops[1:], n]):
         x = prev[:, t] if last is None else torch.where(own[:, t, None], last, prev[:, t])  # (B, D)
         rows = torch.nonzero(draws[:, t]).squeeze(1)                    # the windows whose span starts here
         if len(rows):
@@ -367,8 +372,10 @@ def window_loss(model: DanceGenerator, frames: torch.Tensor, music: torch.Tensor
             mu, logvar = (torch.where(f[:, None], mu_p.detach(), mu),
                           torch.where(f[:, None], logvar_p.detach(), logvar))
             z = z.index_put((rows,), mu + eps[rows, t] * (0.5 * logvar).exp())  # (B, Z)
-        last, state = model.step(x, code_t[:, t], z, state)
-        preds.append(last[:, None])
+        inputs = torch.cat([x[:, None], prev[:, t + 1:end]], dim=1)     # (B, end - t, D)
+        out, state = model(inputs, code_t[:, t:end], z[:, None].expand(-1, end - t, -1), state)
+        last = out[:, -1]
+        preds.append(out)
     pred = torch.cat(preds, dim=1)                                       # (B, L-1, D)
     mean, std = stats_t
     fixed = (~free).to(pred.dtype)                                       # (B,) windows held to the truth
