@@ -19,9 +19,9 @@ spell of a shared machine lands on both sides of the ratio rather than on one. W
 model of the shipped size runs its rollout as two one-thread sessions, each dancing half of a
 batch (`load_model`; one dance runs on one). The onnxruntime figures go through
 `DanceModel.generate_frames` (the add-on's own path: the music coding, ~1 ms in all, and a
-rollout call per chunk of 30 frames), so they include the per-call overhead the add-on pays.
-Goals: at most 0.25 ms/frame at 2 threads for the shipped model, and 8 variations for at most
-2x the time of one.
+rollout call per chunk of `CHUNK_FRAMES` frames), so they include the per-call overhead the add-on
+pays. Goals: at most 0.25 ms/frame at 2 threads for the shipped model, and 8 variations for at
+most 2x the time of one.
 
 Run: `python -m benchmarks.bench_inference [--checkpoint runs/dance-lstm/checkpoint.pt]`
 """

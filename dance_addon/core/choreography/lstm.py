@@ -58,7 +58,7 @@ MANIFEST = "model.json"
 CODER_INPUTS = ("music", "style")
 ROLLOUT_INPUTS = ("prev", "music_code", "eps", "draw", "h", "c", "z")
 ROLLOUT_OUTPUTS = ("frames", "h_out", "c_out", "z_out")
-CHUNK_FRAMES = 30                 # frames per rollout call: progress and cancel come this often
+CHUNK_FRAMES = 120                # frames per rollout call (4 s of music): progress and cancel come this often
 SPLIT_BELOW_UNITS = 512           # LSTMs narrower than this run a batch in parts, one thread each (load_model)
 
 # progress(done_frames, total_frames) -> False to cancel (None or True to go on)
@@ -171,7 +171,8 @@ class DanceModel:
         one into rotations and root positions). The B dances run together, one batch.
 
         seeds: each picks its dance's style (`pick_style`), start pose and latents (same seed,
-        same dance, whatever the other seeds).
+        same dance, whatever the other seeds; in 8 bits to within rounding, ~0.003 normalised
+        units, because dynamic quantization scales the activations of a batch together).
         styles: a style index or name per dance instead of the seeds' (the rest still follows
         the seeds).
         temperature: scales the latents' draws around the prior's mean (0: the prior's mean
