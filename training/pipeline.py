@@ -140,6 +140,8 @@ def write_model_card(folder: Path, cfg: PipelineConfig, meta: dict, eval_table: 
         flags = ((" --beat-spans" if cfg.model.beat_spans else "")
                  + (f" --ramp-steps {cfg.train.ramp_steps}" if cfg.train.ramp_steps != TrainConfig.ramp_steps else ""))
     flags += fine_tune_flags(cfg)
+    fine = (f", fine-tuning {prov['init_from']} ({prov.get('init_steps', '?')} steps of its own run)"
+            if "init_from" in prov else "")
     spans = ("the frames from one beat to the next, as at run time" if cfg.model.beat_spans
              else f"{cfg.model.latent_frames} frames")
     card = f"""# {cfg.name}
@@ -165,7 +167,7 @@ the runtime low-passes the frames it makes by a Gaussian of sigma {cfg.output_sm
   the held-out clips and tracks of training/data/split.json were never seen.
 - Licence: {MODEL_LICENCE}
 - Training: {meta.get('provenance', {}).get('training_step', '?')} steps, {seconds / 3600:.1f} h in all
-  on this project's 2-core CPU machine ({cpu_name()}), the CPU shared with other jobs; the recipe is
+  on this project's 2-core CPU machine ({cpu_name()}), the CPU shared with other jobs{fine}; the recipe is
   training/train.py's module doc; configuration:
 
 ```
