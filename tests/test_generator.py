@@ -250,6 +250,19 @@ def test_window_terms_ask_for_the_truths_motion_not_its_poses():
     assert terms(half)["travel"] == pytest.approx(float(np.linalg.norm(truth[0, 20, 60:62])) / 2, rel=0.05)
     late = terms(torch.cat([truth[:, 2:], truth[:, -2:]], 1))    # the same swings, the arm's speed 1/2 period late
     assert late["envelope"] > 1.2 and late["energy"] == pytest.approx(0, abs=1e-4)
+    # drift: the truth stands, then raises its left arm for the second half; a dance that keeps
+    # standing pays the move, one that raises the other arm as far pays nothing: how far, not where
+    still_rv = np.zeros((90, 20, 3))
+    moves = still_rv.copy()
+    moves[50:, 14, 2] += 1.2
+    truth = frames_of(moves)
+    other = still_rv.copy()
+    other[50:, 15, 2] -= 1.2                                                # the right arm, mirrored
+    bt = body_positions(truth)[:, 10:]
+    want = float((((bt[:, 40:].mean(1) - bt[:, :40].mean(1)) ** 2).sum(-1).mean(-1)).sqrt())
+    assert want > 0.05, want
+    assert terms(frames_of(still_rv))["drift"] == pytest.approx(want, rel=1e-3)
+    assert terms(frames_of(other))["drift"] < 0.05 * want                 # (the skeleton is not quite symmetric)
 
 
 def test_skate_term_counts_only_planted_feet_that_move():

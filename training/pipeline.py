@@ -104,7 +104,7 @@ def fine_tune_flags(cfg: PipelineConfig) -> str:
     (and the checkpoint it starts from), for the model card's Retrain line."""
     out = f" --init-from {cfg.init_from}" if cfg.init_from is not None else ""
     recipe = beat_recipe(cfg.model, TrainConfig())[1] if cfg.model.beat_spans else TrainConfig()
-    for name in ("window", "batch_size", "lr", "travel_weight", "energy_weight", "accel_weight"):
+    for name in ("window", "batch_size", "lr", "travel_weight", "energy_weight", "accel_weight", "drift_weight"):
         value = getattr(cfg.train, name)
         if value != getattr(recipe, name):
             out += f" --{name.replace('_', '-')} {value:g}"
@@ -252,6 +252,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--energy-weight", type=float, help="weight of each joint's mean speed term (default: the recipe's)")
     p.add_argument("--accel-weight", type=float,
                    help="weight of each joint's mean acceleration term (default: the recipe's)")
+    p.add_argument("--drift-weight", type=float,
+                   help="weight of the term on how far the mean pose moves over a window (default: the recipe's)")
     a = p.parse_args(argv)
     if a.init_from is not None and not a.init_from.is_file():
         p.error(f"--init-from {a.init_from}: no such checkpoint; pass a runs/<name>/checkpoint.pt")
@@ -262,7 +264,7 @@ def main(argv: list[str] | None = None) -> None:
     model_cfg = replace(PipelineConfig().model, lstm_hidden=a.lstm_hidden)
     if a.beat_spans:
         model_cfg, train_cfg = beat_recipe(model_cfg, train_cfg)
-    for name in ("energy_weight", "accel_weight"):
+    for name in ("energy_weight", "accel_weight", "drift_weight"):
         if getattr(a, name) is not None:
             train_cfg = replace(train_cfg, **{name: getattr(a, name)})
     cfg = PipelineConfig(name=a.name, model=model_cfg, train=train_cfg, init_from=a.init_from,

@@ -100,6 +100,9 @@ class TrainConfig:
     turn_weight: float = 0.5            # L1 of its mean turning speed over the window (rad/s), all windows
     spread_weight: float = 4.0          # L1 of each joint's spread about its mean place over the window (m), all
     envelope_weight: float = 0.2        # 1 - correlation of the body's speed over the window with the truth's
+    drift_weight: float = 0.0           # L1 of how far the body's mean pose moves from the window's first half
+    #                                     to its second (m), all windows: a dance that holds one set of poses
+    #                                     while the truth moves on pays it
     accel_weight: float = 0.0           # L1 of each joint's mean acceleration over the window (m per frame^2), all
     #                                     (the beat-span recipe's 20: against the jolt where a new latent is drawn)
     mirror: bool = True                 # also train on every recording's left-right mirror
@@ -390,7 +393,8 @@ def window_loss(model: DanceGenerator, frames: torch.Tensor, music: torch.Tensor
     terms = {"frame": held((pred - target) ** 2),
              "kl": torch.stack(kls).sum() / (b * n * d)}
     pred_m, true_m = pred * std + mean, target * std + mean              # (B, L-1, D) in radians, metres
-    windowed = cfg.energy_weight > 0 or cfg.envelope_weight > 0 or cfg.spread_weight > 0 or cfg.accel_weight > 0
+    windowed = (cfg.energy_weight > 0 or cfg.envelope_weight > 0 or cfg.spread_weight > 0 or cfg.accel_weight > 0
+                or cfg.drift_weight > 0)
     if cfg.position_weight > 0 or cfg.velocity_weight > 0 or windowed:
         bp, bt = body_positions(pred_m), body_positions(true_m)          # (B, L-1, 20, 3)
         terms["position"] = held(torch.abs(bp - bt))
@@ -406,7 +410,7 @@ def window_loss(model: DanceGenerator, frames: torch.Tensor, music: torch.Tensor
     weights = {"frame": 1.0, "kl": cfg.kl_weight, "position": cfg.position_weight,
                "velocity": cfg.velocity_weight, "skate": cfg.skate_weight, "energy": cfg.energy_weight,
                "envelope": cfg.envelope_weight, "travel": cfg.travel_weight, "turn": cfg.turn_weight,
-               "spread": cfg.spread_weight, "accel": cfg.accel_weight}
+               "spread": cfg.spread_weight, "accel": cfg.accel_weight, "drift": cfg.drift_weight}
     loss = sum(weights[k] * v for k, v in terms.items())
     return loss, {k: v.item() for k, v in terms.items()}
 
@@ -419,7 +423,9 @@ def window_terms(pred: torch.Tensor, true: torch.Tensor, pred_body: torch.Tensor
     "energy": L1 of each joint's mean speed (m per frame); "accel": L1 of each joint's mean
     acceleration (m per frame^2: a jolt or jitter the truth does not have); "spread": L1 of each joint's
     root-mean-square distance from its mean place (m: how far the moves reach, which fast
-    small jitter does not); "envelope": 1 - the correlation of the body's speed (mean over
+    small jitter does not); "drift": L1 of how far the body's mean pose moves from the first
+    half of the frames to the second (RMS over joints, m: a dance that keeps to one set of
+    poses while the truth moves on to others); "envelope": 1 - the correlation of the body's speed (mean over
     joints) over time with the truth's; "travel": L1 of the pelvis's mean horizontal speed
     (m/s); "turn": L1 of its mean turning speed (rad/s). None of them asks for the truth's
     poses or phase: a dance of other moves with as much motion, reach, travel and turning
@@ -440,6 +446,10 @@ def window_terms(pred: torch.Tensor, true: torch.Tensor, pred_body: torch.Tensor
         rp = ((pb - pb.mean(1, keepdim=True)) ** 2).sum(-1).mean(1).add(1e-10).sqrt()  # (B, 20) m
         rt = ((tb - tb.mean(1, keepdim=True)) ** 2).sum(-1).mean(1).add(1e-10).sqrt()
         out["spread"] = torch.mean(torch.abs(rp - rt))
+        half = pb.shape[1] // 2                                          # RMS over joints of the mean pose's move
+        dp = ((pb[:, half:].mean(1) - pb[:, :half].mean(1)) ** 2).sum(-1).mean(-1).add(1e-10).sqrt()  # (B,) m
+        dt = ((tb[:, half:].mean(1) - tb[:, :half].mean(1)) ** 2).sum(-1).mean(-1).add(1e-10).sqrt()
+        out["drift"] = torch.mean(torch.abs(dp - dt))
         ep, et = sp.mean(-1), st.mean(-1)                                # (B, T') the body's speed
         ep, et = ep - ep.mean(1, keepdim=True), et - et.mean(1, keepdim=True)
         corr = (ep * et).sum(1) / (ep.norm(dim=1) * et.norm(dim=1) + 1e-8)
