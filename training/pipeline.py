@@ -247,8 +247,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--window", type=int, default=TrainConfig.window, help="frames per training window")
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="windows per step")
     p.add_argument("--lr", type=float, default=TrainConfig.lr, help="peak learning rate")
-    p.add_argument("--travel-weight", type=float, default=TrainConfig.travel_weight,
-                   help="weight of the pelvis's mean horizontal speed term")
+    p.add_argument("--travel-weight", type=float,
+                   help="weight of the pelvis's mean horizontal speed term (default: the recipe's)")
     p.add_argument("--energy-weight", type=float, help="weight of each joint's mean speed term (default: the recipe's)")
     p.add_argument("--accel-weight", type=float,
                    help="weight of each joint's mean acceleration term (default: the recipe's)")
@@ -258,13 +258,13 @@ def main(argv: list[str] | None = None) -> None:
     if a.init_from is not None and not a.init_from.is_file():
         p.error(f"--init-from {a.init_from}: no such checkpoint; pass a runs/<name>/checkpoint.pt")
     train_cfg = TrainConfig(steps=a.steps, ramp_steps=a.ramp_steps, window=a.window, batch_size=a.batch_size,
-                            lr=a.lr, travel_weight=a.travel_weight)
+                            lr=a.lr)
     if a.teacher_forcing_only:
         train_cfg = teacher_forcing_only(train_cfg)
     model_cfg = replace(PipelineConfig().model, lstm_hidden=a.lstm_hidden)
     if a.beat_spans:
         model_cfg, train_cfg = beat_recipe(model_cfg, train_cfg)
-    for name in ("energy_weight", "accel_weight", "drift_weight"):
+    for name in ("travel_weight", "energy_weight", "accel_weight", "drift_weight"):    # the recipe's unless given
         if getattr(a, name) is not None:
             train_cfg = replace(train_cfg, **{name: getattr(a, name)})
     cfg = PipelineConfig(name=a.name, model=model_cfg, train=train_cfg, init_from=a.init_from,
