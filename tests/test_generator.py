@@ -346,8 +346,11 @@ def test_training_is_deterministic_and_resumes_exactly(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], other[k]) for k in a)
     _train(tmp_path / "r", 2)
+    first = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)["train_seconds"]
     resumed = _train(tmp_path / "r", 4, resume=True)
     assert all(torch.equal(a[k], resumed[k]) for k in a)
+    total = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)["train_seconds"]
+    assert 0 < first < total                          # the training time adds up over the resumes
     log = [json.loads(line) for line in (tmp_path / "r" / "loss.jsonl").read_text().splitlines()]
     steps = [r["step"] for r in log if "step" in r]
     assert steps == [1, 2, 3, 4] and all(np.isfinite(r["loss"]) for r in log if "step" in r)
@@ -359,6 +362,7 @@ def test_training_is_deterministic_and_resumes_exactly(tmp_path):
                                model_version="t", precision="int8").parent
     dm = load_model(folder, features_version=VERSION, feature_columns=COLUMNS)
     assert dm.start_poses.shape == (32, FRAME_DIM)
+    assert dm.meta["provenance"]["training_seconds"] == round(total, 1)   # for the model card
     assert dm.generate(_song(40)).shape == (40, 20, 3)
     assert dm.style_names == ("modern/b", "modern/c", "salsa/a")         # the checkpoint's names ...
     np.testing.assert_array_equal(dm.style_vectors, resumed["style.weight"].numpy())  # ... and vectors

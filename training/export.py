@@ -340,6 +340,8 @@ def export_checkpoint(checkpoint: Path, out_dir: Path, *, licence: str, model_ve
                          f"reads {MOTION_CODE!r} (dance_addon/core/motion/motion_code.py); retrain it")
     provenance = {**ck["provenance"], "checkpoint": Path(checkpoint).name, "training_step": ck["step"],
                   "train_config": ck["train_config"]}
+    if "train_seconds" in ck:                                  # checkpoints before session 9 lack it
+        provenance["training_seconds"] = round(float(ck["train_seconds"]), 1)
     return export_model(model, out_dir, fps=ck["fps"], features_version=ck["features_version"],
                         feature_columns=ck["feature_columns"], norm=ck["norm"], start_poses=ck["start_poses"],
                         provenance=provenance,

@@ -34,13 +34,19 @@ future is the average pose, and fed back on itself the average is a still pose.
   planted (`skate_weight`): planted feet stay put.
 - The root travels: a frame carries the pelvis's body-frame velocity and height
   (`motion_code.encode_root`).
+- Fine-tuning (`init_from`): the shipped model is the beat-span recipe fine-tuned twice (the
+  Makefile's `train`): on 5 s windows with heavier per-joint speed and acceleration terms, then
+  with the pose-drift term (`drift_weight`: how far the body's mean pose moves from a window's
+  first half to its second, against the truth's), which keeps its poses changing over minutes
+  where without it they settle into a few.
 
 Learning rate: linear warm-up over `warmup_steps`, then cosine decay to `lr * lr_final`.
 
 Outputs in `out_dir`: `checkpoint.pt` (model + optimizer + both configs as dicts + the
 normalisation statistics + the music features' version and columns + start frames + step +
-every RNG state: `training/export.py` makes the add-on's model from it alone), `loss.jsonl`
-(one line per logged step with each loss term), `args.json` (the run's configs, written at start).
+the training's wall-clock seconds summed over its resumes + every RNG state:
+`training/export.py` makes the add-on's model from it alone), `loss.jsonl` (one line per logged
+step with each loss term), `args.json` (the run's configs, written at start).
 
 Paired training data on disk (`load_pairs`): a folder of `<name>.npz` files, one per
 recording, each with `rotvecs` (T, 20, 3) float radians in `dance_addon.core.motion.skeleton`
@@ -56,6 +62,7 @@ import argparse
 import json
 import math
 import random
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -524,7 +531,7 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
     model = DanceGenerator(model_cfg)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                             weight_decay=cfg.weight_decay)
-    step = 0
+    step, seconds_before = 0, 0.0                                         # training time of earlier sessions
     start_poses = data.sample_frames(cfg.start_poses, gen)               # (K, D) normalised
     if resume:
         ck = torch.load(ckpt_path, weights_only=False)
@@ -535,6 +542,7 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         step = ck["step"]
+        seconds_before = float(ck.get("train_seconds", 0.0))
         start_poses = ck["start_poses"]
         gen.set_state(ck["rng"]["generator"])
         torch.set_rng_state(ck["rng"]["torch"])
@@ -575,11 +583,13 @@ def train(data: PairedWindows, model_cfg: GeneratorConfig, cfg: TrainConfig, out
             "fps": float(fps), "features_version": features_version, "feature_columns": list(feature_columns),
             "start_poses": start_poses, "motion_code": motion_code.MOTION_CODE,
             "style_names": list(data.style_names),
+            "train_seconds": seconds_before + time.perf_counter() - started,
             "rng": {"generator": gen.get_state(), "torch": torch.get_rng_state(),
                     "numpy": np.random.get_state(), "python": random.getstate()},
         }, ckpt_path)
 
     model.train()
+    started = time.perf_counter()
     with open(out_dir / "loss.jsonl", "a") if rank == 0 else open("/dev/null", "w") as log, \
             tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, desc="train") as bar:
         while step < cfg.steps:
