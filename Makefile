@@ -50,23 +50,32 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m dance_addon demo
 
-# The shipped model from scratch: training pairs -> training (runs/dance-lstm/, loss log
-# runs/dance-lstm/loss.jsonl, resumable with `python -m training.pipeline --resume`) -> 8-bit export
-# to models/dance-lstm/ -> the lead of its latents before the beats (training/draw_lead.py, ~2 min) ->
-# held-out evaluation -> models/dance-lstm/MODEL_CARD.md. The training: 3,000 steps, 49 min on a 2-core
-# Intel Xeon (~1 s a step, one thread); ~2.5 s a step on a 2-core AMD EPYC (Zen 3); on several GPUs
-# or CPU processes: `torchrun --nproc_per_node=N -m training.train cache/pairs/train runs/NAME` (README).
+# The shipped model from scratch, three runs of training/pipeline.py (each: training pairs ->
+# training in runs/<name>/ with its loss log loss.jsonl, resumable with --resume -> 8-bit export ->
+# the lead of its latents before the beats (training/draw_lead.py, ~2 min) -> held-out evaluation ->
+# MODEL_CARD.md): the beat-span recipe (2,000 steps) into baselines/lstm-beat-spans; fine-tuned on
+# 5 s windows with the per-joint speed and acceleration terms at 100 (900 steps) into
+# baselines/lstm-long-energy; fine-tuned with the pose-drift term at 30 (300 steps) into
+# models/dance-lstm. On a 2-core AMD EPYC (Zen 3), one thread, another run beside it: 99 + 64 + 23
+# min of training, about 3.3 h in all with the exports and evaluations. On several GPUs or CPU
+# processes: `torchrun --nproc_per_node=N -m training.train cache/pairs/train runs/NAME` (README).
+FINE_TUNE := --beat-spans --ramp-steps 0 --window 152 --batch-size 16 --lr 0.0003 --energy-weight 100 --accel-weight 100
 train: $(STAMP)
-	$(PY) -m training.pipeline --name dance-lstm
+	$(PY) -m training.pipeline --name lstm-beat-spans --beat-spans --steps 2000 --ramp-steps 400 --models-dir baselines
+	$(PY) -m training.pipeline --name lstm-long-energy --steps 900 $(FINE_TUNE) --models-dir baselines \
+		--init-from runs/lstm-beat-spans/checkpoint.pt
+	$(PY) -m training.pipeline --name dance-lstm --steps 300 $(FINE_TUNE) --drift-weight 30 \
+		--init-from runs/lstm-long-energy/checkpoint.pt
 
-# The evaluation's "LSTM, teacher forcing only" baseline: the same network, data and steps as
-# `make train`, every input frame from the ground truth, into baselines/ (not offered by the add-on).
+# The evaluation's "LSTM, teacher forcing only" baseline: session 6's recipe (the shipped model's
+# until session 8: fixed spans, the style at the coder's input, 3,000 steps), every input frame from
+# the ground truth, into baselines/ (not offered by the add-on).
 train-baseline: $(STAMP)
 	$(PY) -m training.pipeline --name lstm-teacher-forced --teacher-forcing-only --models-dir baselines
 
-# The evaluation's paper-size comparison: the paper's 2 x 1024 LSTM trained with `make train`'s
-# recipe for about as long as `make train` takes here (450 steps of ~8 s against 3,000 of ~1 s;
-# the self-fed ramp cut in proportion), into baselines/ (not offered by the add-on).
+# The evaluation's paper-size comparison: the paper's 2 x 1024 LSTM trained with session 6's recipe
+# for about as long as that recipe's 2 x 256 run took (450 steps of ~8 s against 3,000 of ~1 s on
+# an Intel Xeon; the self-fed ramp cut in proportion), into baselines/ (not offered by the add-on).
 train-paper-size: $(STAMP)
 	$(PY) -m training.pipeline --name lstm-paper-size --lstm-hidden 1024 --steps 450 --ramp-steps 90 --models-dir baselines
 

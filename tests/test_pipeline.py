@@ -96,9 +96,13 @@ def test_a_fine_tune_card_says_how_to_retrain_it(tmp_path, capsys):
 
     cfg = PipelineConfig(name="dance-lstm", model=TINY, init_from=tmp_path / "base.pt",
                          train=TrainConfig(window=152, batch_size=16, lr=3e-4, ramp_steps=0))
-    meta = {"provenance": {"training_step": 900, "init_from": "runs/base/checkpoint.pt", "init_steps": 2000}}
+    meta = {"provenance": {"training_step": 900, "init_from": "runs/base/checkpoint.pt", "init_steps": 2000,
+                           "training_seconds": 3840.0}}
     card = write_model_card(tmp_path, cfg, meta, None, 60.0).read_text()
     assert "fine-tuning runs/base/checkpoint.pt (2000 steps of its own run)" in card
+    assert "900 steps in 64 min of training, fine-tuning runs/base/checkpoint.pt" in card
+    assert "this pipeline run took 1 min in all" in card
+    assert "the last of `make train`'s runs" in card
     assert f"--init-from {tmp_path / 'base.pt'} --window 152 --batch-size 16 --lr 0.0003" in card
     assert "--travel-weight" not in card
     plain = write_model_card(tmp_path, replace(cfg, init_from=None, train=TrainConfig()), {}, None, 60.0).read_text()

@@ -1,28 +1,30 @@
-"""`make train`: from the mocap and the music to a shipped model folder with its model card.
+"""`make train`'s step: from the mocap and the music to a model folder with its model card.
 
     python -m training.pipeline [--name dance-lstm] [--steps N] [--ramp-steps N] [--lstm-hidden N]
                                 [--resume] [--no-eval] [--teacher-forcing-only] [--beat-spans]
-                                [--models-dir baselines]
+                                [--init-from runs/OTHER/checkpoint.pt] [--models-dir baselines]
 
 1. Pairs: the training split's music-motion pairs (training/data/pairs.py), built into
    cache/pairs/train unless already there.
 2. Training: training/train.py's trainer on those pairs (GeneratorConfig's default size, or
    --lstm-hidden), checkpoints and loss log in runs/<name>/ (resumable with --resume: only
-   --steps may change).
+   --steps may change); --init-from starts from another run's weights (a fine-tune).
 3. Export: the checkpoint in 8 bits to models/<name>/ (model.json, music_coder.onnx,
    rollout.onnx), carrying its provenance and licence.
 4. Evaluation: `make eval`'s table with the new model beside the real baselines, written into
    the model card models/<name>/MODEL_CARD.md with the data, licences and how to retrain.
 
-`--teacher-forcing-only` trains the same network on the same data and steps with every input
-frame taken from the ground truth (no self-fed frames): `make train-baseline` makes the
-evaluation's "LSTM, teacher forcing only" baseline this way, into baselines/ (which the add-on
-does not offer). `--beat-spans` trains session 7's variant (latent spans at the music's beats,
-the style after the music coder's convolutions, an acceleration term; `beat_recipe`), which
-measured worse than the shipped recipe on pose diversity (README) and is kept as an evaluation
-row in baselines/. `make train-paper-size` trains the paper's 2 x 1024 network with the shipped
-recipe for as long as the shipped model's run took on our 2 cores, into baselines/ too: the
-shipped size is the one that measured better in that time (README).
+With no options it trains session 6's recipe (fixed latent spans, the style at the music
+coder's input). `--beat-spans` trains session 7's variant (latent spans at the music's beats,
+the style after the coder's convolutions, an acceleration term; `beat_recipe`). The shipped
+model is made by `make train` as three runs: the beat-span recipe, then two fine-tunes of it
+(`--init-from`, longer windows, heavier speed and acceleration terms, then the pose-drift term);
+the first two stay as evaluation rows in baselines/. `--teacher-forcing-only` trains with every
+input frame taken from the ground truth (no self-fed frames): `make train-baseline` makes the
+evaluation's "LSTM, teacher forcing only" baseline this way, with session 6's recipe, into
+baselines/ (which the add-on does not offer). `make train-paper-size` trains the paper's
+2 x 1024 network with session 6's recipe for as long as that recipe's 2 x 256 run took, into
+baselines/ too.
 """
 from __future__ import annotations
 
@@ -120,28 +122,33 @@ def write_model_card(folder: Path, cfg: PipelineConfig, meta: dict, eval_table: 
     baseline = cfg.train == teacher_forcing_only(cfg.train)
     if baseline:
         role = ("A baseline for the evaluation, not offered by the add-on: trained with teacher forcing only "
-                "(every input frame from the ground truth), otherwise as the shipped model.")
+                "(every input frame from the ground truth), otherwise as session 6's recipe (the "
+                "pipeline's default).")
         flags, make = " --teacher-forcing-only --models-dir baselines", "`make train-baseline`"
     elif cfg.model.beat_spans and cfg.name != PipelineConfig.name:
         role = ("A comparison for the evaluation, not offered by the add-on: the beat-span variant of the recipe "
                 "(latent spans at the music's beats, the style after the music coder's convolutions, an "
-                "acceleration term), which measured worse than the shipped recipe on pose diversity (README).")
+                "acceleration term): an earlier run of `make train`'s chain, or a variant of one (README).")
         flags, make = (f" --beat-spans --ramp-steps {cfg.train.ramp_steps} --models-dir baselines",
                        "the command above")
     elif cfg.size_comparison:
         role = (f"A comparison for the evaluation, not offered by the add-on: the {cfg.model.lstm_hidden}-unit "
-                f"network trained with the shipped model's recipe, its steps cut to fit about the same time on "
-                f"our 2 cores as the shipped model's run.")
+                f"network trained with session 6's recipe (the pipeline's default), its steps cut to fit about "
+                f"the time that recipe's 2 x 256 run took on our 2 cores.")
         flags = (f" --lstm-hidden {cfg.model.lstm_hidden} --ramp-steps {cfg.train.ramp_steps} "
                  f"--models-dir baselines")
         make = "`make train-paper-size`"
     else:
         role, make = "The dance generator the add-on ships.", "`make train`"
+        if cfg.init_from is not None:
+            role += (" It is the last of `make train`'s runs (Makefile), each of which fine-tunes the one "
+                     "before it.")
         flags = ((" --beat-spans" if cfg.model.beat_spans else "")
                  + (f" --ramp-steps {cfg.train.ramp_steps}" if cfg.train.ramp_steps != TrainConfig.ramp_steps else ""))
     flags += fine_tune_flags(cfg)
     fine = (f", fine-tuning {prov['init_from']} ({prov.get('init_steps', '?')} steps of its own run)"
             if "init_from" in prov else "")
+    trained = (f" in {prov['training_seconds'] / 60:.0f} min of training" if "training_seconds" in prov else "")
     spans = ("the frames from one beat to the next, as at run time" if cfg.model.beat_spans
              else f"{cfg.model.latent_frames} frames")
     card = f"""# {cfg.name}
@@ -166,9 +173,9 @@ the runtime low-passes the frames it makes by a Gaussian of sigma {cfg.output_sm
   {len(tracks)} immich-memories-music tracks (training/data/pairs.py), each also mirrored left to right;
   the held-out clips and tracks of training/data/split.json were never seen.
 - Licence: {MODEL_LICENCE}
-- Training: {meta.get('provenance', {}).get('training_step', '?')} steps, {seconds / 3600:.1f} h in all
-  on this project's 2-core CPU machine ({cpu_name()}), the CPU shared with other jobs{fine}; the recipe is
-  training/train.py's module doc; configuration:
+- Training: {prov.get('training_step', '?')} steps{trained}{fine}, on this project's 2-core CPU machine
+  ({cpu_name()}), the CPU shared with other jobs; this pipeline run took {seconds / 60:.0f} min in all
+  with the export and evaluation; the recipe is training/train.py's module doc; configuration:
 
 ```
 {json.dumps({'model': cfg.model.to_dict(), 'train': asdict(cfg.train)}, indent=1)}
