@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -67,6 +68,24 @@ def test_teacher_forcing_only_baseline(tmp_path):
     assert cfg.train.steps == 6 and cfg.train.skate_weight == shipped.skate_weight   # only the feeding differs
     card = (folder / "MODEL_CARD.md").read_text()
     assert "A baseline for the evaluation, not offered by the add-on" in card and "--teacher-forcing-only" in card
+    assert "otherwise as session 6's recipe" in card and "--beat-spans" not in card
+
+
+def test_the_teacher_forcing_twin_of_the_chain_says_so(tmp_path):
+    """`make train-baseline`'s last run: the chain's fine-tune with teacher forcing only; its card says
+    which recipe it twins and gives every flag that retrains it."""
+    from dataclasses import replace
+
+    from training.pipeline import beat_recipe, write_model_card
+
+    model, train = beat_recipe(TINY, TrainConfig(steps=300))
+    cfg = PipelineConfig(name="lstm-teacher-forced", model=model, init_from=Path("runs/tf-long/checkpoint.pt"),
+                         train=teacher_forcing_only(replace(train, window=152, drift_weight=30.0)))
+    card = write_model_card(tmp_path, cfg, {}, None, 60.0).read_text()
+    assert "otherwise as the shipped model: the last of `make train-baseline`'s runs" in card
+    assert ("--name lstm-teacher-forced --steps 300 --teacher-forcing-only --beat-spans --models-dir baselines "
+            "--init-from runs/tf-long/checkpoint.pt --window 152 --drift-weight 30") in card
+    assert "The dance generator the add-on ships." not in card
 
 
 def test_the_paper_size_comparison_says_what_it_is(tmp_path):

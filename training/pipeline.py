@@ -21,8 +21,8 @@ model is made by `make train` as three runs: the beat-span recipe, then two fine
 (`--init-from`, longer windows, heavier speed and acceleration terms, then the pose-drift term);
 the first two stay as evaluation rows in baselines/. `--teacher-forcing-only` trains with every
 input frame taken from the ground truth (no self-fed frames): `make train-baseline` makes the
-evaluation's "LSTM, teacher forcing only" baseline this way, with session 6's recipe, into
-baselines/ (which the add-on does not offer). `make train-paper-size` trains the paper's
+evaluation's "LSTM, teacher forcing only" baseline this way, as the same three runs as `make train`,
+the last into baselines/ (which the add-on does not offer). `make train-paper-size` trains the paper's
 2 x 1024 network with session 6's recipe for as long as that recipe's 2 x 256 run took, into
 baselines/ too.
 """
@@ -121,10 +121,14 @@ def write_model_card(folder: Path, cfg: PipelineConfig, meta: dict, eval_table: 
     tracks = sorted({r.get("track", "?") for r in recordings})
     baseline = cfg.train == teacher_forcing_only(cfg.train)
     if baseline:
+        recipe = ("the shipped model: the last of `make train-baseline`'s runs, which repeat `make train`'s "
+                  "chain (Makefile), each fine-tuning the one before it" if cfg.init_from is not None
+                  else "the beat-span recipe" if cfg.model.beat_spans
+                  else "session 6's recipe (the pipeline's default)")
         role = ("A baseline for the evaluation, not offered by the add-on: trained with teacher forcing only "
-                "(every input frame from the ground truth), otherwise as session 6's recipe (the "
-                "pipeline's default).")
-        flags, make = " --teacher-forcing-only --models-dir baselines", "`make train-baseline`"
+                f"(every input frame from the ground truth), otherwise as {recipe}.")
+        beat_flag = " --beat-spans" if cfg.model.beat_spans else ""
+        flags, make = f" --teacher-forcing-only{beat_flag} --models-dir baselines", "`make train-baseline`"
     elif cfg.model.beat_spans and cfg.name != PipelineConfig.name:
         role = ("A comparison for the evaluation, not offered by the add-on: the beat-span variant of the recipe "
                 "(latent spans at the music's beats, the style after the music coder's convolutions, an "
